@@ -1,0 +1,234 @@
+"""Typed HTTP client for the gateway's public API, shared by the CLI, magics and widgets.
+
+Everything a user-facing surface does goes through here, so errors read the same
+everywhere: an :class:`ApiError` carries the server's ``detail`` (which says what to
+do) and a connection failure says which URL was unreachable and how to start one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urljoin
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from nsight_lab.config import CliConfig
+from nsight_lab.models import (
+    AgentInfo,
+    CollectionInfo,
+    DownloadLink,
+    FileInfo,
+    ProfilerStart,
+    ProfilerStop,
+    SessionBegin,
+    SessionInfo,
+    SessionState,
+    TagStatus,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+class ApiError(RuntimeError):
+    """The server refused a request; ``detail`` is its explanation."""
+
+    def __init__(self, status: int, detail: str, url: str) -> None:
+        super().__init__(f"{detail} (HTTP {status} from {url})")
+        self.status = status
+        self.detail = detail
+        self.url = url
+
+
+class ConnectionFailed(RuntimeError):
+    pass
+
+
+class DownloadCorrupted(RuntimeError):
+    pass
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        if isinstance(detail, list):  # FastAPI validation errors
+            return "; ".join(
+                f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
+                for item in detail
+                if isinstance(item, dict)
+            )
+        return str(detail)
+    return str(body)[:500]
+
+
+class CoordinatorClient:
+    """The coordinator's REST API as methods returning the shared models."""
+
+    def __init__(self, config: CliConfig, *, timeout: float = 30.0) -> None:
+        self.config = config
+        self.base_url = config.coordinator_url
+        headers = {"User-Agent": "nsight-lab-cli"}
+        if key := config.api_key():
+            headers["Authorization"] = f"Bearer {key}"
+        self._http = httpx.Client(
+            headers=headers, timeout=timeout, verify=config.ca_cert or True, follow_redirects=True
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CoordinatorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = urljoin(self.base_url, path)
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(
+                f"cannot reach the nsight-lab gateway at {self.config.gw} ({exc}). "
+                "Start one with `nsight-lab up`, or point the CLI at yours with "
+                "`nsight-lab configure --gw URL`."
+            ) from exc
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response), url)
+        return response
+
+    def _get(self, path: str, model: type[T] | Any, **params: Any) -> T:
+        clean = {k: v for k, v in params.items() if v is not None}
+        response = self._request("GET", path, params=clean)
+        return TypeAdapter(model).validate_python(response.json())
+
+    def _post(self, path: str, model: type[M], body: BaseModel | None = None) -> M:
+        payload = body.model_dump(mode="json", exclude_none=True) if body else None
+        response = self._request("POST", path, json=payload)
+        return model.model_validate(response.json())
+
+    # --- resources ------------------------------------------------------------------
+
+    def status(self, tag: str) -> TagStatus:
+        return self._get(f"tags/{tag}/status", TagStatus)
+
+    def agents(self, tag: str | None = None) -> list[AgentInfo]:
+        return self._get("agents", list[AgentInfo], tag=tag)
+
+    def sessions(
+        self, tag: str | None = None, state: SessionState | None = None
+    ) -> list[SessionInfo]:
+        return self._get(
+            "sessions", list[SessionInfo], tag=tag, state=state.value if state else None
+        )
+
+    def session(self, session_id: str) -> SessionInfo:
+        return self._get(f"sessions/{session_id}", SessionInfo)
+
+    def begin_session(self, tag: str, title: str | None) -> SessionInfo:
+        return self._post("sessions", SessionInfo, SessionBegin(tag=tag, title=title))
+
+    def end_session(self, session_id: str) -> SessionInfo:
+        return self._post(f"sessions/{session_id}/end", SessionInfo)
+
+    def start(
+        self,
+        tag: str,
+        session_id: str | None = None,
+        duration_s: float | None = None,
+        delay_s: float | None = None,
+    ) -> CollectionInfo:
+        body = ProfilerStart(tag=tag, session_id=session_id, duration_s=duration_s, delay_s=delay_s)
+        return self._post("profiler/start", CollectionInfo, body)
+
+    def stop(self, tag: str, session_id: str | None = None) -> CollectionInfo:
+        return self._post(
+            "profiler/stop", CollectionInfo, ProfilerStop(tag=tag, session_id=session_id)
+        )
+
+    def collection(self, collection_id: str) -> CollectionInfo:
+        return self._get(f"collections/{collection_id}", CollectionInfo)
+
+    def files(
+        self, session_id: str | None = None, collection_id: str | None = None
+    ) -> list[FileInfo]:
+        return self._get(
+            "files", list[FileInfo], session_id=session_id, collection_id=collection_id
+        )
+
+    def download_link(self, file_id: str) -> DownloadLink:
+        return self._get(f"files/{file_id}/download", DownloadLink)
+
+    def resolve_session(self, tag: str, session_id: str | None) -> SessionInfo:
+        """The session a command means: the one named, else the tag's active or latest one."""
+        if session_id:
+            return self.session(session_id)
+        sessions = self.sessions(tag=tag)
+        if not sessions:
+            raise ApiError(
+                404,
+                f"tag {tag!r} has no sessions yet; begin one with `nsight-lab session-begin`",
+                self.base_url,
+            )
+        active = [s for s in sessions if s.state == SessionState.ACTIVE]
+        return active[0] if active else sessions[0]
+
+    def download_file(
+        self,
+        info: FileInfo,
+        target: Path,
+        *,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Path:
+        """Fetch one file through its presigned URL, verifying size and sha256.
+
+        The bytes go to a temporary name and are renamed only once verified, so an
+        interrupted or corrupted transfer never leaves a plausible-looking report.
+        """
+        link = self.download_link(info.file_id)
+        url = urljoin(self.base_url, link.url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        digest = hashlib.sha256()
+        size = 0
+        with self._stream(url) as response, partial.open("wb") as out:
+            for chunk in response.iter_bytes(1024 * 1024):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                if on_bytes:
+                    on_bytes(len(chunk))
+        if size != info.size or digest.hexdigest() != info.sha256:
+            partial.unlink(missing_ok=True)
+            raise DownloadCorrupted(
+                f"{info.filename}: downloaded {size} bytes with sha256 {digest.hexdigest()[:12]}…, "
+                f"expected {info.size} bytes with {info.sha256[:12]}…; nothing was written, retry"
+            )
+        partial.replace(target)
+        return target
+
+    @contextmanager
+    def _stream(self, url: str) -> Iterator[httpx.Response]:
+        # Presigned URLs carry their own authorization; never forward our bearer token
+        # to object storage.
+        try:
+            with httpx.stream(
+                "GET", url, timeout=60.0, verify=self.config.ca_cert or True
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(response.status_code, _detail(response), url)
+                yield response
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"cannot download {url}: {exc}") from exc

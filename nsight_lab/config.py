@@ -1,0 +1,99 @@
+"""The CLI's connection settings, kept in ``~/.nsight-cloud.conf``.
+
+The file name follows the product users already know, so scripts that point at it
+keep working. It may hold an API key or OAuth client settings, so it is written with
+mode 0600 and refused (with advice) when other users can read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nsight_lab.models import DEFAULT_TAG
+
+CONFIG_ENV = "NSIGHT_CLOUD_CONF"
+GATEWAY_ENV = "NSIGHT_LAB_GW"
+API_KEY_ENV = "NSIGHT_API_KEY"
+DEFAULT_GATEWAY = "http://127.0.0.1:8888"
+
+
+class ConfigError(RuntimeError):
+    """The configuration file is missing, unreadable or unsafe; the message says what to do."""
+
+
+class AuthSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    apikey: str | None = None
+    issuer: str | None = None
+    clientid: str | None = None
+    oauth_flow_type: str | None = None
+    authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+
+
+class CliConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    gw: str = DEFAULT_GATEWAY
+    tag: str = DEFAULT_TAG
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    #: CA bundle for a gateway with a self-signed certificate.
+    ca_cert: str | None = None
+
+    @property
+    def coordinator_url(self) -> str:
+        """The coordinator's API root behind the gateway (trailing slash for urljoin)."""
+        return self.gw.rstrip("/") + "/coordinator/api/v1/"
+
+    @property
+    def analysis_url(self) -> str:
+        return self.gw.rstrip("/") + "/analysis/api/v1/"
+
+    def api_key(self) -> str | None:
+        return os.environ.get(API_KEY_ENV) or self.auth.apikey
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or Path.home() / ".nsight-cloud.conf")
+
+
+def load_config(path: Path | None = None) -> CliConfig:
+    """Read the config, or defaults when there is none; ``NSIGHT_LAB_GW`` overrides the URL."""
+    path = path or config_path()
+    config = CliConfig()
+    if path.exists():
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"{path} is readable by other users (mode {oct(mode & 0o777)}); "
+                f"it may hold credentials. Fix it with: chmod 600 {path}"
+            )
+        try:
+            config = CliConfig.model_validate(json.loads(path.read_text()))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise ConfigError(
+                f"{path} is not a valid nsight-lab config ({exc}). "
+                "Rewrite it with: nsight-lab configure --gw URL"
+            ) from exc
+    if os.environ.get(GATEWAY_ENV):
+        config = config.model_copy(update={"gw": os.environ[GATEWAY_ENV]})
+    return config
+
+
+def save_config(config: CliConfig, path: Path | None = None) -> Path:
+    """Write atomically with mode 0600 from the first byte (never briefly world-readable)."""
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(config.model_dump_json(indent=2, exclude_none=True))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path

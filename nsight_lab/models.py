@@ -1,0 +1,272 @@
+"""Wire models shared by the coordinator and every client (CLI, JupyterLab, scripts).
+
+They live in ``nsight_lab`` so that services and clients agree on one definition
+without services importing each other (DESIGN.md, "Directions that must hold").
+The agent cannot import pydantic; it speaks the same JSON by hand, and
+``docs/PROTOCOL.md`` is the contract both sides follow.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from nsight_lab.naming import has_control_chars
+
+DEFAULT_TAG = "default"
+API_PREFIX = "/api/v1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", use_enum_values=False)
+
+
+class SessionState(str, Enum):
+    ACTIVE = "ACTIVE"
+    ENDED = "ENDED"
+
+
+class CollectionState(str, Enum):
+    #: The start command was issued; agents are recording (or waiting out a delay).
+    RUNNING = "RUNNING"
+    #: Stop issued; waiting for every participating agent to upload or be declared lost.
+    STOPPING = "STOPPING"
+    #: Every participating agent uploaded its report.
+    COMPLETED = "COMPLETED"
+    #: Some agents uploaded, others were lost or failed.
+    PARTIAL = "PARTIAL"
+    #: No agent produced a report.
+    FAILED = "FAILED"
+
+
+class AgentState(str, Enum):
+    ONLINE = "ONLINE"
+    #: Missed heartbeats for longer than the expiry; kept for history.
+    LOST = "LOST"
+    #: Said goodbye (process exited cleanly).
+    GONE = "GONE"
+
+
+class ParticipantState(str, Enum):
+    """One agent's part in one collection."""
+
+    PENDING = "PENDING"  # command queued, not acknowledged yet
+    RECORDING = "RECORDING"  # start acknowledged
+    STOPPED = "STOPPED"  # stop acknowledged, upload pending
+    UPLOADED = "UPLOADED"  # its report(s) are in storage and verified
+    FAILED = "FAILED"  # the agent said it could not record or upload
+    LOST = "LOST"  # the agent vanished before uploading
+
+
+class CommandKind(str, Enum):
+    START = "start"
+    STOP = "stop"
+
+
+# --- agents -------------------------------------------------------------------------
+
+
+class AgentRegistration(_Model):
+    tag: str = Field(DEFAULT_TAG, min_length=1, max_length=128)
+    process_name: str = Field(..., min_length=1, max_length=256)
+    instance: str = Field(..., min_length=1, max_length=256)
+    host: str = Field("", max_length=256)
+    pid: int = Field(..., ge=0)
+    collector: str = Field(..., min_length=1, max_length=64)
+    agent_version: str = ""
+    #: Set when an agent re-registers after a coordinator restart or network loss, so
+    #: it keeps its identity (and its pending commands) instead of becoming a new one.
+    agent_id: str | None = None
+
+
+class AgentRegistered(_Model):
+    agent_id: str
+    heartbeat_interval_s: float
+    poll_timeout_s: float
+    #: Highest command sequence already delivered to this agent id; a re-registering
+    #: agent resumes polling after it so nothing is delivered twice.
+    last_acked_seq: int = 0
+
+
+class AgentInfo(_Model):
+    agent_id: str
+    tag: str
+    process_name: str
+    instance: str
+    host: str
+    pid: int
+    collector: str
+    state: AgentState
+    registered_at: datetime
+    last_seen: datetime
+
+
+# --- commands (coordinator -> agent) -------------------------------------------------
+
+
+class Command(_Model):
+    seq: int
+    kind: CommandKind
+    session_id: str
+    collection_id: str
+    collection_index: int
+    duration_s: float | None = None
+    delay_s: float | None = None
+    issued_at: datetime
+
+
+class CommandBatch(_Model):
+    commands: list[Command]
+
+
+class CommandAck(_Model):
+    ok: bool = True
+    message: str = ""
+
+
+# --- sessions and collections --------------------------------------------------------
+
+
+class SessionBegin(_Model):
+    tag: str = Field(DEFAULT_TAG, min_length=1, max_length=128)
+    title: str | None = Field(None, max_length=200)
+
+    @field_validator("title")
+    @classmethod
+    def _printable_title(cls, title: str | None) -> str | None:
+        # Titles end up in folder names and terminals: control characters (NUL, escape
+        # sequences, newlines) are refused here rather than mangled later.
+        if title is not None and has_control_chars(title):
+            bad = next(ch for ch in title if has_control_chars(ch))
+            raise ValueError(
+                f"title must be printable text; it contains the control character "
+                f"U+{ord(bad):04X} at position {title.index(bad)}"
+            )
+        return title
+
+
+class ProfilerStart(_Model):
+    tag: str = Field(DEFAULT_TAG, min_length=1, max_length=128)
+    session_id: str | None = None
+    duration_s: float | None = Field(None, gt=0, le=7 * 24 * 3600)
+    delay_s: float | None = Field(None, ge=0, le=7 * 24 * 3600)
+
+
+class ProfilerStop(_Model):
+    tag: str = Field(DEFAULT_TAG, min_length=1, max_length=128)
+    session_id: str | None = None
+
+
+class Participant(_Model):
+    agent_id: str
+    process_name: str
+    instance: str
+    state: ParticipantState
+    message: str = ""
+
+
+class CollectionInfo(_Model):
+    collection_id: str
+    session_id: str
+    index: int
+    state: CollectionState
+    started_at: datetime
+    stopped_at: datetime | None = None
+    duration_s: float | None = None
+    delay_s: float | None = None
+    participants: list[Participant] = []
+
+
+class SessionInfo(_Model):
+    session_id: str
+    tag: str
+    title: str | None
+    state: SessionState
+    created_at: datetime
+    ended_at: datetime | None = None
+    collections: list[CollectionInfo] = []
+
+
+class TagStatus(_Model):
+    tag: str
+    agents: list[AgentInfo]
+    active_session: SessionInfo | None = None
+
+
+# --- uploads and files ----------------------------------------------------------------
+
+
+class UploadRequest(_Model):
+    agent_id: str
+    collection_id: str
+    #: The file's own name as the collector produced it, e.g. ``report.nsys-rep``.
+    #: Only its extension and a sanitized stem survive into the storage key.
+    filename: str = Field(..., min_length=1, max_length=512)
+    size: int = Field(..., ge=0)
+    sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$")
+    #: What the file is: ``report`` (the primary profile), ``sqlite``, ``ranges``.
+    kind: str = Field("report", max_length=32)
+    #: How many files the agent produced for this collection in all. Its part of the
+    #: collection is UPLOADED only once that many are stored.
+    collection_files: int = Field(1, ge=1, le=64)
+
+
+class PresignedPart(_Model):
+    part_number: int
+    url: str
+
+
+class UploadPlan(_Model):
+    upload_id: str
+    key: str
+    #: ``single``: PUT the whole body to ``url``. ``multipart``: PUT each part to its
+    #: URL, then POST the ETags to ``complete``.
+    method: str
+    url: str | None = None
+    part_size: int | None = None
+    parts: list[PresignedPart] = []
+    expires_at: datetime
+    #: Set when the same file (same collection, agent, name and sha256) is already
+    #: stored: nothing to upload, the file is registered already.
+    existing_file_id: str | None = None
+
+
+class CompletedPart(_Model):
+    part_number: int
+    etag: str
+
+
+class UploadComplete(_Model):
+    parts: list[CompletedPart] = []
+
+
+class FileInfo(_Model):
+    file_id: str
+    key: str
+    session_id: str
+    collection_id: str
+    collection_index: int
+    agent_id: str
+    tag: str
+    process_name: str
+    instance: str
+    #: ``<process>_<tag>_<instance>_<stub>.<ext>``: the name used in downloads.
+    filename: str
+    kind: str
+    collector: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+class DownloadLink(_Model):
+    url: str
+    expires_at: datetime
+
+
+class ErrorBody(_Model):
+    """Every 4xx/5xx body: ``detail`` says what went wrong and what to do."""
+
+    detail: str

@@ -1,0 +1,48 @@
+"""Fixtures every test layer shares: where the repository and the real fixtures are."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.support.minio import MinioServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """``../shared/fixtures``: real traces and reports from real GPUs."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(
+            f"real fixtures not found at {SHARED_FIXTURES}; check out ../shared beside the repo"
+        )
+    return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def minio_server() -> Iterator[MinioServer]:
+    """A real MinIO on loopback for the whole session, bucket ``nsight-reports``.
+
+    Tests that stop or restart storage start their own ``MinioServer`` instead.
+    """
+    from tests.support.minio import MinioServer, find_minio_binary
+
+    if find_minio_binary() is None:
+        message = "MinIO binary not found: run scripts/install-minio.sh or set NSIGHT_LAB_MINIO"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI installs it, so its absence is a build failure)")
+        pytest.skip(message)
+    with MinioServer() as server:
+        yield server
