@@ -1,0 +1,68 @@
+"""Building the coordinator's ASGI app.
+
+Routes live under ``/api/v1`` (``API_PREFIX``) so the app can also be mounted under a
+prefix such as ``/coordinator``; nothing here builds an absolute URL except from the
+request it answers. Every error leaves as ``{"detail": "<sentence>"}``: clients
+(including the standard-library agent) show ``detail`` as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from nsight_coordinator.errors import CoordinatorError
+from nsight_coordinator.routes import agents, files, profiler, sessions, storage, tags, uploads
+from nsight_coordinator.settings import CoordinatorSettings
+from nsight_coordinator.state import CoordinatorState
+from nsight_lab.models import API_PREFIX
+from nsight_lab.storage.base import ObjectStore
+
+
+def create_app(settings: CoordinatorSettings, store: ObjectStore) -> FastAPI:
+    """The coordinator app over ``settings.db_path`` and ``store``.
+
+    The database opens here; the expiry task starts with the lifespan, or with the
+    first request when a parent app mounts this one (Starlette does not run the
+    lifespans of mounted apps; such a parent may enter ``app.state.coordinator.running()``).
+    """
+    state = CoordinatorState.open(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with state.running():
+            yield
+
+    app = FastAPI(
+        title="nsight-lab coordinator",
+        version="1",
+        docs_url=f"{API_PREFIX}/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.coordinator = state
+    app.add_exception_handler(CoordinatorError, _coordinator_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    for module in (agents, sessions, profiler, tags, uploads, files, storage):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app
+
+
+async def _coordinator_error(_request: Request, exc: CoordinatorError) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """One readable sentence per problem, naming the field, instead of FastAPI's list."""
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
+        where = ".".join(loc) or "request body"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, status_code=422)
