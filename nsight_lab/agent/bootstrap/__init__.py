@@ -1,0 +1,1 @@
+"""Holds ``sitecustomize.py``; this folder itself goes on the profiled process's path."""

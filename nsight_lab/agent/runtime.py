@@ -1,0 +1,758 @@
+"""The agent: joins the coordinator, runs start/stop commands, uploads what they produce.
+
+Three daemon threads, each with one job, so that no slow part can hold up another:
+
+* ``control`` registers, long-polls for commands (polling is the heartbeat) and
+  re-registers with the same ``agent_id`` after a 404 or a lost connection;
+* ``executor`` runs commands through the collector, waits out ``delay_s``, stops
+  after ``duration_s``, spools the files and acks; a minutes-long ``nsys export``
+  therefore never stops the heartbeat;
+* ``uploader`` sends spooled files (request a plan, PUT to presigned URLs, complete),
+  retrying with capped backoff for as long as the process lives.
+
+Nothing here may raise into the host: every public method catches and logs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import queue
+import random
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nsight_lab.agent.collectors.base import Collector, CollectorError
+from nsight_lab.agent.commands import AgentCommand, parse_batch, parse_command, parse_seq
+from nsight_lab.agent.config import AgentConfig, load_config
+from nsight_lab.agent.http import (
+    AgentHttpError,
+    HttpStatusError,
+    JsonClient,
+    ProtocolError,
+    TransportError,
+)
+from nsight_lab.agent.spool import Spool, SpoolEntry
+from nsight_lab.agent.transfer import TransferError, resolve, upload_parts, upload_single
+
+log = logging.getLogger("nsight_lab.agent")
+
+AGENT_VERSION = "0.1.0"
+_MAX_POLL_S = 30.0
+_COMMAND_QUEUE = 256
+#: A checksum mismatch (422 on complete) restarts the upload this many times in a row.
+_CHECKSUM_RETRIES = 3
+
+
+class Backoff:
+    """Capped exponential backoff with jitter, so many agents do not retry in step."""
+
+    def __init__(self, first: float, cap: float) -> None:
+        self.first = first
+        self.cap = max(cap, first)
+        self.failures = 0
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.first * (2**self.failures))
+        self.failures = min(self.failures + 1, 32)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class _Streak:
+    """Logs the first failure of a streak as a warning and repeats quietly."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failing = False
+
+    def failed(self, exc: BaseException) -> None:
+        level = logging.DEBUG if self.failing else logging.WARNING
+        log.log(level, "%s failed, will retry: %s", self.what, exc)
+        self.failing = True
+
+    def succeeded(self) -> None:
+        if self.failing:
+            log.info("%s works again", self.what)
+        self.failing = False
+
+
+@dataclass
+class _Recording:
+    command: AgentCommand
+    folder: Path
+    stop_at: float | None
+
+
+@dataclass
+class _State:
+    recording: _Recording | None = None
+    pending: tuple[AgentCommand, float] | None = None
+    #: Collections stopped by ``duration_s``: a later stop for them is not an error.
+    auto_stopped: deque[str] = field(default_factory=lambda: deque(maxlen=64))
+
+
+_SHUTDOWN = object()
+
+
+def make_collector(config: AgentConfig) -> Collector:
+    """The collector the configuration asks for; ``auto`` picks the best available.
+
+    Raises :class:`CollectorError` when an explicitly requested one cannot work.
+    """
+    from nsight_lab.agent.annotate import RANGES
+    from nsight_lab.agent.collectors.annotations import AnnotationsCollector
+    from nsight_lab.agent.collectors.nsys import NsysCollector, find_nsys
+    from nsight_lab.agent.collectors.pyspy import PySpyCollector, find_pyspy
+
+    # Ranges belong to the process they were recorded in; beside another process
+    # (attach) this process has none worth writing.
+    ranges = RANGES if config.target_pid == os.getpid() else None
+    name = config.collector
+    if name == "auto":
+        if config.nsys_session and find_nsys(config.nsys_path):
+            name = "nsys"
+        elif find_pyspy(config.pyspy_path):
+            name = "pyspy"
+        else:
+            name = "annotations"
+    if name == "nsys":
+        return NsysCollector(
+            config.nsys_session, config.process_name, nsys_path=config.nsys_path, ranges=ranges
+        )
+    if name == "pyspy":
+        return PySpyCollector(
+            config.target_pid, config.process_name, pyspy_path=config.pyspy_path, ranges=ranges
+        )
+    return AnnotationsCollector(config.process_name)
+
+
+class Agent:
+    """One process's membership of a tag. ``start``/``stop`` are safe to call anytime."""
+
+    def __init__(self, config: AgentConfig, collector: Collector | None = None) -> None:
+        self.config = config
+        self.client = JsonClient(
+            config.coordinator_url, api_key=config.api_key, timeout=config.http_timeout_s
+        )
+        self.spool = Spool(config.spool_dir)
+        self._collector = collector
+        self._collector_error: str | None = None
+        self._collector_name = collector.name if collector is not None else config.collector
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+        self._stopping = threading.Event()
+        self._uploads_stop = threading.Event()
+        self._upload_wake = threading.Event()
+        self._registered = threading.Event()
+        self._agent_id: str | None = None
+        self._connected = False
+        self._poll_timeout_s = config.poll_timeout_s or 25.0
+        #: Highest command seq handed to the executor: acted on, never polled again.
+        self.last_seq = 0
+        self._commands: queue.Queue[object] = queue.Queue(_COMMAND_QUEUE)
+        self._acks: deque[tuple[int, bool, str]] = deque(maxlen=1024)
+        self._state = _State()
+        self._threads: list[threading.Thread] = []
+        #: Uploads completed by this agent (file infos from the coordinator), newest last.
+        self.uploaded: deque[dict[str, Any]] = deque(maxlen=256)
+
+    # --- public -----------------------------------------------------------------------
+
+    @property
+    def agent_id(self) -> str | None:
+        return self._agent_id
+
+    @property
+    def collector_name(self) -> str:
+        return self._collector_name
+
+    def start(self) -> None:
+        """Start the background threads; returns at once and never raises."""
+        try:
+            with self._lock:
+                if self._started:
+                    return
+                self._started = True
+            self._prepare_collector()
+            for name, target in (
+                ("control", self._control_loop),
+                ("executor", self._executor_loop),
+                ("uploader", self._upload_loop),
+            ):
+                thread = threading.Thread(
+                    target=self._guard(target), name=f"nsight-lab-{name}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+            atexit.register(self._at_exit)
+        except Exception:
+            log.exception("nsight-lab agent failed to start; the process continues without it")
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop recording (spooling what was recorded), flush uploads, say bye.
+
+        Waits at most ``timeout`` seconds (default ``exit_grace_s``) in total; what is
+        not uploaded by then stays in the spool for the next agent.
+        """
+        try:
+            self._stop(self.config.exit_grace_s if timeout is None else timeout)
+        except Exception:
+            log.exception("nsight-lab agent did not stop cleanly")
+
+    def wait_registered(self, timeout: float) -> bool:
+        return self._registered.wait(timeout)
+
+    def wake_uploader(self) -> None:
+        self._upload_wake.set()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _prepare_collector(self) -> None:
+        if self._collector is not None:
+            return
+        try:
+            self._collector = make_collector(self.config)
+            self._collector_name = self._collector.name
+        except CollectorError as exc:
+            self._collector_error = str(exc)
+            log.warning("no collector available: %s", exc)
+        except Exception as exc:
+            self._collector_error = f"collector {self.config.collector!r} failed to load: {exc!r}"
+            log.exception("collector failed to load")
+
+    def _guard(self, target: Any) -> Any:
+        def run() -> None:
+            try:
+                target()
+            except Exception:
+                log.exception("nsight-lab agent thread %s died", threading.current_thread().name)
+
+        return run
+
+    def _at_exit(self) -> None:
+        if os.getpid() == self._pid:  # a forked child must not say bye for its parent
+            self.stop()
+
+    def _stop(self, grace: float) -> None:
+        with self._lock:
+            if not self._started or self._stopped:
+                return
+            self._stopped = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self._at_exit)
+        deadline = time.monotonic() + grace
+        self._stopping.set()
+        with contextlib.suppress(queue.Full):
+            self._commands.put_nowait(_SHUTDOWN)
+        executor = next((t for t in self._threads if t.name.endswith("executor")), None)
+        if executor is not None:
+            executor.join(max(0.0, deadline - time.monotonic()))
+        if self._connected:
+            self._upload_wake.set()
+            while time.monotonic() < deadline and self.spool.entries() and self._connected:
+                time.sleep(0.05)
+        self._uploads_stop.set()
+        self._upload_wake.set()
+        if self._connected and self._agent_id:
+            try:
+                self.client.request(
+                    "POST",
+                    f"agents/{self._agent_id}/bye",
+                    timeout=max(0.5, min(2.0, deadline - time.monotonic())),
+                )
+            except AgentHttpError as exc:
+                log.debug("bye failed: %s", exc)
+
+    # --- control: register and poll -------------------------------------------------------
+
+    def _registration(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "tag": self.config.tag,
+            "process_name": self.config.process_name[:256],
+            "instance": self.config.instance[:256],
+            "host": self.config.host[:256],
+            "pid": self.config.target_pid,
+            "collector": self._collector_name,
+            "agent_version": AGENT_VERSION,
+        }
+        if self._agent_id:
+            body["agent_id"] = self._agent_id
+        return body
+
+    def _register(self) -> None:
+        answer = self.client.request("POST", "agents", self._registration())
+        if (
+            not isinstance(answer, dict)
+            or not isinstance(answer.get("agent_id"), str)
+            or not answer["agent_id"]
+        ):
+            raise ProtocolError(f"registration answer has no agent_id: {str(answer)[:200]!r}")
+        poll = answer.get("poll_timeout_s")
+        if self.config.poll_timeout_s is None and isinstance(poll, (int, float)) and poll > 0:
+            self._poll_timeout_s = min(float(poll), _MAX_POLL_S)
+        if self._agent_id and self._agent_id != answer["agent_id"]:
+            log.warning(
+                "coordinator gave a new agent id %s (was %s)", answer["agent_id"], self._agent_id
+            )
+        self._agent_id = answer["agent_id"]
+        self._connected = True
+        self._registered.set()
+        self._upload_wake.set()
+        log.info(
+            "joined tag %r as agent %s (collector %s)",
+            self.config.tag,
+            self._agent_id,
+            self._collector_name,
+        )
+
+    def _control_loop(self) -> None:
+        backoff = Backoff(0.25, self.config.retry_max_s)
+        streak = _Streak(f"coordinator at {self.config.coordinator_url}")
+        registered = False
+        while not self._stopping.is_set():
+            try:
+                if not registered:
+                    self._register()
+                    registered = True
+                self._flush_acks()
+                self._poll_once()
+                backoff.reset()
+                streak.succeeded()
+            except HttpStatusError as exc:
+                if exc.status == 404:
+                    # The coordinator forgot us (restart, expiry): join again, same id.
+                    registered = False
+                    if backoff.failures == 0:
+                        backoff.failures = 1
+                        continue
+                streak.failed(exc)
+                self._stopping.wait(backoff.next())
+            except TransportError as exc:
+                registered = False
+                self._connected = False
+                streak.failed(exc)
+                self._stopping.wait(backoff.next())
+            except (ProtocolError, ValueError) as exc:
+                streak.failed(exc)
+                self._stopping.wait(backoff.next())
+
+    def _poll_once(self) -> None:
+        answer = self.client.request(
+            "GET",
+            f"agents/{self._agent_id}/commands",
+            query={"after": self.last_seq, "timeout": round(self._poll_timeout_s, 3)},
+            timeout=self._poll_timeout_s + self.config.http_timeout_s,
+        )
+        self._connected = True
+        raw = parse_batch(answer)
+        for item in sorted(raw, key=lambda c: parse_seq(c) or 0):
+            seq = parse_seq(item)
+            if seq is None:
+                log.warning("ignoring a command without a usable seq: %s", str(item)[:200])
+                continue
+            if seq <= self.last_seq:
+                continue
+            self.last_seq = seq
+            try:
+                command = parse_command(item)
+            except ValueError as exc:
+                self._ack(seq, False, f"agent could not read the command: {exc}")
+                continue
+            try:
+                self._commands.put_nowait(command)
+            except queue.Full:
+                self._ack(seq, False, "agent command queue is full; command dropped")
+
+    def _ack(self, seq: int, ok: bool, message: str) -> None:
+        """Send an ack now; if that fails the control thread resends it after polling."""
+        try:
+            self._send_ack(seq, ok, message)
+        except AgentHttpError as exc:
+            log.info("ack of command %d deferred: %s", seq, exc)
+            self._acks.append((seq, ok, message))
+
+    def _send_ack(self, seq: int, ok: bool, message: str) -> None:
+        if self._agent_id is None:
+            raise TransportError("not registered yet")
+        self.client.request(
+            "POST",
+            f"agents/{self._agent_id}/commands/{seq}/ack",
+            {"ok": ok, "message": message[:2000]},
+        )
+
+    def _flush_acks(self) -> None:
+        while self._acks:
+            seq, ok, message = self._acks[0]
+            try:
+                self._send_ack(seq, ok, message)
+            except HttpStatusError as exc:
+                if exc.status == 404 or exc.status >= 500:
+                    raise
+                log.warning("coordinator refused the ack of command %d: %s", seq, exc)
+            self._acks.popleft()
+
+    # --- executor: run commands through the collector --------------------------------------
+
+    def _executor_loop(self) -> None:
+        while True:
+            timeout = self._next_timer_in()
+            try:
+                item = self._commands.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _SHUTDOWN:
+                self._shutdown_collector()
+                return
+            if isinstance(item, AgentCommand):
+                self._run_safely(self._handle, item)
+            self._run_safely(self._fire_timers)
+
+    def _run_safely(self, func: Any, *args: Any) -> None:
+        try:
+            func(*args)
+        except Exception:
+            log.exception("nsight-lab agent: command handling failed")
+
+    def _next_timer_in(self) -> float:
+        now = time.monotonic()
+        due = [1.0]
+        if self._state.pending is not None:
+            due.append(self._state.pending[1] - now)
+        if self._state.recording is not None and self._state.recording.stop_at is not None:
+            due.append(self._state.recording.stop_at - now)
+        return max(0.0, min(due))
+
+    def _fire_timers(self) -> None:
+        now = time.monotonic()
+        pending = self._state.pending
+        if pending is not None and pending[1] <= now:
+            self._state.pending = None
+            self._start_recording(pending[0])
+        recording = self._state.recording
+        if recording is not None and recording.stop_at is not None and recording.stop_at <= now:
+            log.info("collection %s reached its duration", recording.command.collection_id)
+            self._state.auto_stopped.append(recording.command.collection_id)
+            try:
+                self._stop_recording()
+            except CollectorError as exc:
+                log.warning("stopping after duration_s failed: %s", exc)
+
+    def _handle(self, command: AgentCommand) -> None:
+        if command.kind == "start":
+            self._handle_start(command)
+        elif command.kind == "stop":
+            self._handle_stop(command)
+        else:
+            self._ack(
+                command.seq, False, f"unknown command kind {command.kind!r}; expected start or stop"
+            )
+
+    def _handle_start(self, command: AgentCommand) -> None:
+        busy = self._state.recording.command if self._state.recording else None
+        if busy is None and self._state.pending is not None:
+            busy = self._state.pending[0]
+        if busy is not None:
+            if busy.collection_id == command.collection_id:
+                self._ack(command.seq, True, "already recording this collection")
+            else:
+                self._ack(command.seq, False, f"already recording collection {busy.collection_id}")
+            return
+        if self._collector is None:
+            self._ack(command.seq, False, self._collector_error or "no collector available")
+            return
+        if command.delay_s and command.delay_s > 0:
+            self._state.pending = (command, time.monotonic() + command.delay_s)
+            log.info("collection %s starts in %.1fs", command.collection_id, command.delay_s)
+            return
+        self._start_recording(command)
+
+    def _start_recording(self, command: AgentCommand) -> None:
+        assert self._collector is not None
+        folder = self.spool.work_dir(command.collection_id)
+        try:
+            self._collector.start(folder, command.collection_index)
+        except CollectorError as exc:
+            self._ack(command.seq, False, str(exc))
+            return
+        except Exception as exc:
+            log.exception("collector %s failed to start", self._collector_name)
+            self._ack(command.seq, False, f"{self._collector_name} failed to start: {exc!r}")
+            return
+        stop_at = time.monotonic() + command.duration_s if command.duration_s else None
+        self._state.recording = _Recording(command, folder, stop_at)
+        log.info("recording collection %s with %s", command.collection_id, self._collector_name)
+        self._ack(command.seq, True, f"recording with {self._collector_name}")
+
+    def _handle_stop(self, command: AgentCommand) -> None:
+        pending = self._state.pending
+        if pending is not None and pending[0].collection_id == command.collection_id:
+            self._state.pending = None
+            self._ack(command.seq, False, "stopped before its delayed start; nothing was recorded")
+            return
+        recording = self._state.recording
+        if recording is not None and recording.command.collection_id == command.collection_id:
+            try:
+                count = self._stop_recording()
+            except CollectorError as exc:
+                self._ack(command.seq, False, str(exc))
+                return
+            self._ack(command.seq, True, f"{count} file(s) queued for upload")
+            return
+        if command.collection_id in self._state.auto_stopped:
+            self._ack(command.seq, True, "already stopped after its duration")
+            return
+        current = f" (recording {recording.command.collection_id})" if recording else ""
+        self._ack(command.seq, False, f"not recording collection {command.collection_id}{current}")
+
+    def _stop_recording(self) -> int:
+        """Stop the collector and spool its files; returns how many were spooled."""
+        recording, self._state.recording = self._state.recording, None
+        if recording is None or self._collector is None:
+            return 0
+        try:
+            produced = self._collector.stop()
+        except CollectorError:
+            raise
+        except Exception as exc:
+            log.exception("collector %s failed to stop", self._collector_name)
+            raise CollectorError(f"{self._collector_name} failed to stop: {exc!r}") from exc
+        count = 0
+        for item in produced:
+            try:
+                self.spool.add(
+                    item.path,
+                    collection_id=recording.command.collection_id,
+                    kind=item.kind,
+                    agent_id=self._agent_id or "",
+                    collection_files=len(produced),
+                )
+                count += 1
+            except OSError as exc:
+                log.warning("cannot spool %s: %s", item.path, exc)
+        self._upload_wake.set()
+        return count
+
+    def _shutdown_collector(self) -> None:
+        self._state.pending = None
+        if self._state.recording is not None:
+            try:
+                self._stop_recording()
+            except Exception as exc:
+                log.warning("stopping the collection at exit failed: %s", exc)
+        if self._collector is not None:
+            try:
+                self._collector.close()
+            except Exception:
+                log.debug("collector close failed", exc_info=True)
+
+    # --- uploader --------------------------------------------------------------------------
+
+    def _upload_loop(self) -> None:
+        try:
+            self.spool.ensure()
+            if self.config.adopt_orphan_spools:
+                adopted = self.spool.adopt_orphans()
+                if adopted:
+                    log.info("adopted %d report(s) left by earlier processes", adopted)
+        except OSError as exc:
+            log.warning("spool folder %s unusable: %s", self.spool.root, exc)
+        backoff = Backoff(0.5, self.config.retry_max_s)
+        streak = _Streak("upload")
+        while not self._uploads_stop.is_set():
+            self._upload_wake.clear()
+            entries = self.spool.entries() if self._registered.is_set() else []
+            failed = False
+            for entry in entries:
+                if self._uploads_stop.is_set():
+                    return
+                try:
+                    self._upload(entry)
+                except _PermanentUploadError as exc:
+                    log.error(
+                        "coordinator refused %s for good; kept in %s: %s",
+                        entry.filename,
+                        self.spool.root / "failed",
+                        exc,
+                    )
+                    self.spool.fail(entry, str(exc))
+                except (
+                    AgentHttpError,
+                    TransferError,
+                    OSError,
+                    KeyError,
+                    TypeError,
+                    ValueError,
+                ) as exc:
+                    streak.failed(exc)
+                    failed = True
+                    break
+                else:
+                    self.spool.remove(entry)
+                    backoff.reset()
+                    streak.succeeded()
+            if failed:
+                self._upload_wake.wait(backoff.next())
+            else:
+                self._upload_wake.wait(60.0)
+
+    def _upload(self, entry: SpoolEntry) -> None:
+        request = {
+            "agent_id": entry.agent_id or self._agent_id,
+            "collection_id": entry.collection_id,
+            "filename": entry.filename,
+            "size": entry.size,
+            "sha256": entry.sha256,
+            "kind": entry.kind,
+            "collection_files": entry.collection_files,
+        }
+        for attempt in range(1, _CHECKSUM_RETRIES + 1):
+            try:
+                plan = self.client.request("POST", "uploads", request)
+            except HttpStatusError as exc:
+                if exc.status in (400, 409, 413, 422):
+                    raise _PermanentUploadError(str(exc)) from exc
+                raise
+            if not isinstance(plan, dict):
+                raise ProtocolError(f"upload plan is not an object: {str(plan)[:200]!r}")
+            if plan.get("existing_file_id"):
+                log.info("%s is already stored as %s", entry.filename, plan["existing_file_id"])
+                return
+            upload_id = str(plan["upload_id"])
+            try:
+                parts = self._transfer(plan, entry)
+            except (TransferError, ValueError, KeyError, TypeError):
+                self._abort(upload_id)
+                raise
+            try:
+                info = self.client.request(
+                    "POST", f"uploads/{upload_id}/complete", {"parts": parts}
+                )
+            except HttpStatusError as exc:
+                if exc.status == 422 and attempt < _CHECKSUM_RETRIES:
+                    log.warning(
+                        "stored %s does not match its checksum; uploading again: %s",
+                        entry.filename,
+                        exc.detail,
+                    )
+                    continue
+                raise
+            if isinstance(info, dict):
+                self.uploaded.append(info)
+            log.info("uploaded %s (%d bytes)", entry.filename, entry.size)
+            return
+
+    def _transfer(self, plan: dict[str, Any], entry: SpoolEntry) -> list[dict[str, Any]]:
+        method = plan.get("method")
+        base = self.config.coordinator_url
+        timeout = max(60.0, self.config.http_timeout_s)
+        if method == "single":
+            upload_single(
+                resolve(base, str(plan["url"])),
+                entry.path,
+                timeout,
+                retries=2,
+                max_backoff=self.config.retry_max_s,
+            )
+            return []
+        if method == "multipart":
+            urls = [(int(p["part_number"]), resolve(base, str(p["url"]))) for p in plan["parts"]]
+            done = upload_parts(
+                urls,
+                entry.path,
+                int(plan["part_size"]),
+                retries=2,
+                max_backoff=self.config.retry_max_s,
+                timeout=timeout,
+            )
+            return [{"part_number": number, "etag": etag} for number, etag in done]
+        raise ValueError(f"upload plan has unknown method {method!r}")
+
+    def _abort(self, upload_id: str) -> None:
+        try:
+            self.client.request("DELETE", f"uploads/{upload_id}")
+        except AgentHttpError as exc:
+            log.debug("abort of upload %s failed: %s", upload_id, exc)
+
+
+class _PermanentUploadError(Exception):
+    """The coordinator says this upload can never succeed as requested."""
+
+
+# --- process-wide entry point ---------------------------------------------------------------
+
+_GLOBAL_LOCK = threading.Lock()
+_GLOBAL_AGENT: Agent | None = None
+_GLOBAL_PID: int | None = None
+
+
+def configure_logging(target: str | None) -> None:
+    """Agent messages go to ``target`` (a file path or ``stderr``) and nowhere else.
+
+    Without a target the agent stays silent unless the host configured logging: a
+    ``NullHandler`` keeps Python's last-resort handler from printing our warnings
+    into the host's terminal.
+    """
+    logger = logging.getLogger("nsight_lab.agent")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    if not target:
+        return
+    handler: logging.Handler
+    if target in ("stderr", "-"):
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(Path(target).expanduser(), encoding="utf-8")
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s nsight-lab-agent[%(process)d] %(levelname)s %(message)s")
+    )
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def start_agent_from_env() -> Agent | None:
+    """Start this process's agent from ``NSIGHT_LAB_*`` variables, once per process.
+
+    Returns the agent, or ``None`` when no coordinator is configured or the settings
+    are unusable (logged). Never raises: it runs inside other people's programs.
+    """
+    global _GLOBAL_AGENT, _GLOBAL_PID
+    try:
+        with _GLOBAL_LOCK:
+            if _GLOBAL_AGENT is not None and os.getpid() == _GLOBAL_PID:
+                return _GLOBAL_AGENT
+            try:
+                config = load_config()
+            except Exception as exc:
+                configure_logging(os.environ.get("NSIGHT_LAB_AGENT_LOG"))
+                log.error("nsight-lab agent not started: %s", exc)
+                return None
+            if config is None:
+                return None
+            configure_logging(config.log_file)
+            agent = Agent(config)
+            agent.start()
+            _GLOBAL_AGENT, _GLOBAL_PID = agent, os.getpid()
+            return agent
+    except Exception:
+        with contextlib.suppress(Exception):
+            log.exception("nsight-lab agent not started")
+        return None
+
+
+def current_agent() -> Agent | None:
+    """The agent started by :func:`start_agent_from_env` in this process, if any."""
+    return _GLOBAL_AGENT if os.getpid() == _GLOBAL_PID else None
