@@ -1,0 +1,1 @@
+"""The ``nsight-lab`` command line."""

@@ -1,0 +1,124 @@
+"""How commands speak: tables for people, JSON for scripts, errors that say what to do.
+
+Every command renders through :class:`Printer` and lets exceptions bubble to
+:func:`handle_errors`, so exit codes and error wording are uniform across the CLI.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from nsight_lab.client import ApiError, ConnectionFailed, DownloadCorrupted
+from nsight_lab.config import ConfigError
+from nsight_lab.naming import UnsafePathError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Exit codes scripts can rely on.
+EXIT_USAGE = 2
+EXIT_API = 3
+EXIT_UNREACHABLE = 4
+EXIT_FAILED = 1
+
+
+class CliFailure(click.ClickException):
+    """A failure the user can act on; printed without a traceback."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class Printer:
+    def __init__(self, fmt: str = "table", verbose: int = 0) -> None:
+        self.fmt = fmt
+        self.verbose = verbose
+        self.console = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+
+    @property
+    def json_mode(self) -> bool:
+        return self.fmt == "json"
+
+    def json(self, value: Any) -> None:
+        sys.stdout.write(json.dumps(to_jsonable(value), indent=2) + "\n")
+
+    def emit(self, value: Any, human: Callable[[], None]) -> None:
+        """JSON when asked for, else the human rendering."""
+        if self.json_mode:
+            self.json(value)
+        else:
+            human()
+
+    def table(
+        self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        table = Table(title=title, show_lines=False, header_style="bold")
+        for col in columns:
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        self.console.print(table)
+
+    def info(self, message: str) -> None:
+        """Progress and hints go to stderr so stdout stays parseable."""
+        if not self.json_mode or self.verbose:
+            self.err.print(message)
+
+    def debug(self, message: str) -> None:
+        if self.verbose:
+            self.err.print(f"[dim]{message}[/dim]")
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Map known failures to one-line messages and stable exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ApiError as exc:
+            raise CliFailure(exc.detail, EXIT_API) from exc
+        except ConnectionFailed as exc:
+            raise CliFailure(str(exc), EXIT_UNREACHABLE) from exc
+        except (ConfigError, DownloadCorrupted, UnsafePathError) as exc:
+            raise CliFailure(str(exc)) from exc
+
+    return wrapper
+
+
+def fmt_time(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def fmt_size(size: int) -> str:
+    step = 1024.0
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < step:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= step
+    return f"{value:.1f} TiB"

@@ -1,0 +1,1 @@
+"""The bundled workload the demo profiles."""
