@@ -1,0 +1,1 @@
+"""Writers from the normalized trace model to formats other tools open."""

@@ -1,0 +1,161 @@
+"""The normalized trace model: one set of Arrow tables for every source.
+
+Every importer (nsys SQLite, Kineto JSON, py-spy speedscope, agent annotation ranges,
+CUPTI records) produces exactly these tables, so recipes are written once. Times are
+int64 nanoseconds on the report's own timeline (``Trace.metadata.epoch_ns`` gives the
+UTC epoch of t=0); names are dictionary-encoded strings; ids are integers. A table a
+source did not record is present and empty, never missing. ``docs/TRACE_MODEL.md``
+explains each column and where each importer takes it from.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+_STR = pa.dictionary(pa.int32(), pa.string())
+_I64 = pa.int64()
+_I32 = pa.int32()
+
+KERNELS = pa.schema(
+    [
+        ("start", _I64),
+        ("end", _I64),
+        ("device_id", _I32),
+        ("context_id", _I64),
+        ("stream_id", _I64),
+        ("correlation_id", _I64),
+        ("pid", _I64),
+        ("tid", _I64),  # the launching CPU thread, when the launch is known
+        ("name", _STR),  # demangled name (nsys demangledName, Kineto event name)
+        ("short_name", _STR),  # nsys shortName; for Kineto derived from name
+        ("grid_x", _I32),
+        ("grid_y", _I32),
+        ("grid_z", _I32),
+        ("block_x", _I32),
+        ("block_y", _I32),
+        ("block_z", _I32),
+        ("registers_per_thread", _I32),
+        ("static_shared_memory", _I32),
+        ("dynamic_shared_memory", _I32),
+        ("graph_node_id", _I64),
+        ("external_id", _I64),  # Kineto "External id": links to the cpu_op that launched it
+    ]
+)
+
+MEMOPS = pa.schema(
+    [
+        ("start", _I64),
+        ("end", _I64),
+        ("device_id", _I32),
+        ("context_id", _I64),
+        ("stream_id", _I64),
+        ("correlation_id", _I64),
+        ("pid", _I64),
+        ("tid", _I64),
+        ("kind", _STR),  # "memcpy" | "memset"
+        (
+            "copy_kind",
+            _STR,
+        ),  # ENUM_CUDA_MEMCPY_OPER label: "Host-to-Device", "Device-to-Host", ...; null for memset
+        ("bytes", _I64),
+        ("src_kind", _STR),  # ENUM_CUDA_MEM_KIND label (Pageable, Pinned, Device, ...)
+        ("dst_kind", _STR),
+        ("value", _I32),  # memset value
+        ("external_id", _I64),
+    ]
+)
+
+API = pa.schema(
+    [
+        ("start", _I64),
+        ("end", _I64),
+        ("pid", _I64),
+        ("tid", _I64),
+        ("correlation_id", _I64),
+        ("name", _STR),  # e.g. "cudaLaunchKernel_v7000" (nsys) or "cudaLaunchKernel" (Kineto)
+        ("api", _STR),  # "runtime" | "driver"
+        ("return_value", _I64),
+        ("external_id", _I64),
+    ]
+)
+
+RANGES = pa.schema(
+    [
+        ("start", _I64),
+        ("end", _I64),  # == start for marks
+        ("pid", _I64),
+        ("tid", _I64),
+        ("name", _STR),
+        ("domain", _STR),  # NVTX domain name; "" for the default domain
+        ("kind", _STR),  # "push_pop" | "start_end" | "mark"
+        (
+            "source",
+            _STR,
+        ),  # "nvtx" | "annotation" | "user_annotation" | "gpu_user_annotation" | "cpu_op" | "python_function"
+        ("category", _I32),
+        ("color", _I64),
+        ("range_id", _I64),
+        (
+            "device_id",
+            _I32,
+        ),  # set for ranges that live on a GPU stream (Kineto gpu_user_annotation)
+        ("stream_id", _I64),
+        ("correlation_id", _I64),
+        ("external_id", _I64),  # Kineto "External id" of the op/annotation
+    ]
+)
+
+OSRT = pa.schema(
+    [
+        ("start", _I64),
+        ("end", _I64),
+        ("pid", _I64),
+        ("tid", _I64),
+        ("name", _STR),
+        ("return_value", _I64),
+        ("nesting_level", _I32),
+    ]
+)
+
+SAMPLES = pa.schema(
+    [
+        ("timestamp", _I64),
+        ("pid", _I64),
+        ("tid", _I64),
+        ("cpu", _I32),
+        ("weight", _I64),  # ns this sample stands for (the sampling period)
+        ("stack", pa.list_(_STR)),  # outermost frame first, leaf last: "function (file:line)"
+    ]
+)
+
+THREADS = pa.schema([("pid", _I64), ("tid", _I64), ("name", _STR)])
+
+PROCESSES = pa.schema([("pid", _I64), ("name", _STR)])
+
+DEVICES = pa.schema(
+    [
+        ("device_id", _I32),
+        ("name", _STR),
+        ("chip_name", _STR),
+        ("bus_location", _STR),
+        ("total_memory", _I64),
+        ("sm_count", _I32),
+        ("compute_capability", _STR),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "kernels": KERNELS,
+    "memops": MEMOPS,
+    "api": API,
+    "ranges": RANGES,
+    "osrt": OSRT,
+    "samples": SAMPLES,
+    "threads": THREADS,
+    "processes": PROCESSES,
+    "devices": DEVICES,
+}
+
+
+def empty_table(name: str) -> pa.Table:
+    return TABLES[name].empty_table()
