@@ -1,0 +1,165 @@
+"""Finding recipe folders and loading them by path.
+
+Recipes are loaded with importlib from their folder rather than imported as a
+package, so a user's folder on ``NSIGHT_LAB_RECIPE_PATH`` works exactly like a
+built-in one and a broken recipe breaks only itself: :func:`list_recipes` returns
+the good ones and a :class:`RecipeLoadError` for each bad one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+
+from nsight_lab.recipe.errors import RecipeLoadError, RecipeNotFoundError
+from nsight_lab.recipe.spec import RecipeSpec, ReportContext, ReportInfo
+
+ENV_PATH = "NSIGHT_LAB_RECIPE_PATH"
+RECIPE_FILE = "recipe.py"
+
+MapFn = Callable[[ReportContext, Mapping[str, Any]], dict[str, pa.Table]]
+ReduceFn = Callable[
+    [Sequence[tuple[ReportInfo, dict[str, pa.Table]]], Mapping[str, Any]], dict[str, pa.Table]
+]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A loaded recipe: its declaration, its folder and its two functions."""
+
+    spec: RecipeSpec
+    folder: Path
+    map_report: MapFn
+    reduce: ReduceFn
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def notebook_path(self) -> Path:
+        return self.folder / self.spec.notebook
+
+    @property
+    def readme(self) -> str | None:
+        path = self.folder / "README.md"
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def builtin_dir() -> Path:
+    """The shipped recipes: the ``nsight_lab_recipes`` package when installed, else the repo's folder."""
+    found = importlib.util.find_spec("nsight_lab_recipes")
+    if found is not None and found.submodule_search_locations:
+        return Path(next(iter(found.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "recipes"
+
+
+def search_path() -> list[Path]:
+    """User folders from ``NSIGHT_LAB_RECIPE_PATH`` first (they override built-ins), then built-ins."""
+    extra = [
+        Path(p).expanduser() for p in os.environ.get(ENV_PATH, "").split(os.pathsep) if p.strip()
+    ]
+    return [*extra, builtin_dir()]
+
+
+def discover() -> dict[str, Path]:
+    """Recipe name -> folder, over the whole search path. Earlier entries win.
+
+    An entry may be a folder of recipe folders, or one recipe folder itself.
+    """
+    found: dict[str, Path] = {}
+    for root in search_path():
+        if not root.is_dir():
+            continue
+        candidates = [root] if (root / RECIPE_FILE).is_file() else sorted(root.iterdir())
+        for folder in candidates:
+            if (folder / RECIPE_FILE).is_file() and not folder.name.startswith((".", "_")):
+                found.setdefault(folder.name, folder.resolve())
+    return found
+
+
+_CACHE: dict[Path, tuple[float, Recipe]] = {}
+
+
+def load_folder(folder: Path) -> Recipe:
+    """Import ``folder/recipe.py`` and check it provides SPEC, map_report and reduce."""
+    folder = folder.resolve()
+    path = folder / RECIPE_FILE
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise RecipeLoadError(str(folder), f"no {RECIPE_FILE}: {exc}") from exc
+    cached = _CACHE.get(folder)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    module_name = f"_nsight_lab_recipe_{folder.name}_{abs(hash(str(folder))):x}"
+    try:
+        module = _import(module_name, path)
+    except Exception as exc:  # any error in user code is that recipe's problem only
+        raise RecipeLoadError(str(folder), f"{type(exc).__name__}: {exc}") from exc
+    recipe = _check(module, folder)
+    _CACHE[folder] = (mtime, recipe)
+    return recipe
+
+
+def _import(module_name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def _check(module: ModuleType, folder: Path) -> Recipe:
+    spec = getattr(module, "SPEC", None)
+    if not isinstance(spec, RecipeSpec):
+        raise RecipeLoadError(str(folder), "recipe.py must define SPEC = RecipeSpec(...)")
+    if spec.name != folder.name:
+        raise RecipeLoadError(
+            str(folder), f"SPEC.name is {spec.name!r} but the folder is named {folder.name!r}"
+        )
+    for fn in ("map_report", "reduce"):
+        if not callable(getattr(module, fn, None)):
+            raise RecipeLoadError(str(folder), f"recipe.py must define a function {fn}()")
+    if not (folder / spec.notebook).is_file():
+        raise RecipeLoadError(str(folder), f"notebook template {spec.notebook} is missing")
+    return Recipe(spec=spec, folder=folder, map_report=module.map_report, reduce=module.reduce)
+
+
+def get_recipe(name: str) -> Recipe:
+    """Load one recipe by name, or raise RecipeNotFoundError with close matches."""
+    found = discover()
+    folder = found.get(name)
+    if folder is None:
+        close = difflib.get_close_matches(name, list(found), n=3, cutoff=0.5)
+        if not close:
+            close = sorted(n for n in found if name in n or n in name)[:3]
+        raise RecipeNotFoundError(name, close, [str(p) for p in search_path()])
+    return load_folder(folder)
+
+
+def list_recipes() -> tuple[list[Recipe], list[RecipeLoadError]]:
+    """Every loadable recipe, and the problem with each one that would not load."""
+    good: list[Recipe] = []
+    bad: list[RecipeLoadError] = []
+    for _, folder in sorted(discover().items()):
+        try:
+            good.append(load_folder(folder))
+        except RecipeLoadError as exc:
+            bad.append(exc)
+    return good, bad

@@ -1,0 +1,35 @@
+"""osrt_sum: time spent in each OS runtime function (libc, pthread, I/O calls).
+
+nsys traces these when OS runtime tracing is on; other sources leave the table
+empty and the summary is then empty too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nsight_lab.recipe import RecipeSpec, ReportContext, ReportInfo
+from nsight_lab.recipe.stats import key_durations, reduce_summaries
+
+SPEC = RecipeSpec(
+    name="osrt_sum",
+    display_name="OS Runtime Summary",
+    description="Statistics of the time spent in each traced OS runtime function, over all reports and per report.",
+    tables=("osrt",),
+    notebook="stats.ipynb",
+)
+
+
+def map_report(ctx: ReportContext, args: Mapping[str, Any]) -> dict[str, pa.Table]:
+    osrt = ctx.trace.tables["osrt"]
+    return {"durations": key_durations(osrt["name"], pc.subtract(osrt["end"], osrt["start"]))}
+
+
+def reduce(
+    parts: Sequence[tuple[ReportInfo, dict[str, pa.Table]]], args: Mapping[str, Any]
+) -> dict[str, pa.Table]:
+    return reduce_summaries([(info, tables["durations"]) for info, tables in parts])
