@@ -8,6 +8,7 @@ do) and a connection failure says which URL was unreachable and how to start one
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from nsight_lab.config import CliConfig
 from nsight_lab.models import (
     AgentInfo,
     CollectionInfo,
+    CollectionState,
     DownloadLink,
     FileInfo,
     ProfilerStart,
@@ -159,6 +161,21 @@ class CoordinatorClient:
 
     def collection(self, collection_id: str) -> CollectionInfo:
         return self._get(f"collections/{collection_id}", CollectionInfo)
+
+    def wait_for_collection(
+        self, collection: CollectionInfo, timeout: float, *, interval: float = 0.2
+    ) -> CollectionInfo:
+        """Poll until the collection settles (every agent uploaded, failed or lost).
+
+        Returns the last state seen; still RUNNING/STOPPING means ``timeout`` passed.
+        """
+        deadline = time.monotonic() + timeout
+        while collection.state in (CollectionState.STOPPING, CollectionState.RUNNING):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(interval)
+            collection = self.collection(collection.collection_id)
+        return collection
 
     def files(
         self, session_id: str | None = None, collection_id: str | None = None

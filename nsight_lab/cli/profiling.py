@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import click
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from nsight_lab.cli.context import CliContext, common_options, pass_cli
 from nsight_lab.cli.output import CliFailure, fmt_size, fmt_time, handle_errors
-from nsight_lab.client import CoordinatorClient
 from nsight_lab.config import AuthSettings, load_config, save_config
-from nsight_lab.models import CollectionInfo, FileInfo, SessionInfo
-from nsight_lab.naming import collection_folder, contained_path, safe_component, session_folder
+from nsight_lab.downloads import download_session
+from nsight_lab.models import CollectionInfo, CollectionState, SessionInfo
 
 
 @click.command()
@@ -152,30 +142,13 @@ def profiler_stop(cli: CliContext, wait: bool, timeout: float) -> None:
     """Stop the running collection; the session stays open."""
     collection = cli.client.stop(cli.effective_tag, cli.session)
     if wait:
-        collection = wait_for_collection(cli.client, collection, timeout, cli)
+        collection = cli.client.wait_for_collection(collection, timeout)
+        if collection.state in (CollectionState.RUNNING, CollectionState.STOPPING):
+            cli.printer.info(
+                f"[yellow]still waiting for uploads after {timeout:.0f} s; "
+                "check later with `nsight-lab ls`[/yellow]"
+            )
     _print_collection(cli, collection, "Stopped")
-
-
-def wait_for_collection(
-    client: CoordinatorClient, collection: CollectionInfo, timeout: float, cli: CliContext | None
-) -> CollectionInfo:
-    """Poll until the collection leaves STOPPING (every agent uploaded, failed or lost)."""
-    import time
-
-    from nsight_lab.models import CollectionState
-
-    deadline = time.monotonic() + timeout
-    while collection.state in (CollectionState.STOPPING, CollectionState.RUNNING):
-        if time.monotonic() > deadline:
-            if cli:
-                cli.printer.info(
-                    f"[yellow]still waiting for uploads after {timeout:.0f} s; "
-                    "check later with `nsight-lab ls`[/yellow]"
-                )
-            break
-        time.sleep(0.2)
-        collection = client.collection(collection.collection_id)
-    return collection
 
 
 @click.command("session-end")
@@ -246,58 +219,6 @@ def ls(cli: CliContext) -> None:
         )
 
     cli.printer.emit(files, human)
-
-
-def _already_there(path: Path, info: FileInfo) -> bool:
-    if not path.is_file() or path.stat().st_size != info.size:
-        return False
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest() == info.sha256
-
-
-def download_session(
-    client: CoordinatorClient,
-    session: SessionInfo,
-    output_dir: Path,
-    *,
-    flat: bool = False,
-    show_progress: bool = True,
-) -> list[Path]:
-    """Download every report of ``session`` under ``output_dir``; never writes outside it."""
-    files = client.files(session_id=session.session_id)
-    root = (
-        output_dir
-        if flat
-        else contained_path(
-            output_dir, session_folder(session.created_at, session.title, session.session_id)
-        )
-    )
-    plan: list[tuple[FileInfo, Path]] = []
-    for info in files:
-        name = safe_component(info.filename, fallback=info.file_id)
-        parts = [name] if flat else [collection_folder(info.collection_index), name]
-        plan.append((info, contained_path(output_dir if flat else root, *parts)))
-    written: list[Path] = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        disable=not show_progress,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("downloading", total=sum(i.size for i, _ in plan))
-        for info, path in plan:
-            if _already_there(path, info):
-                progress.advance(task, info.size)
-            else:
-                client.download_file(info, path, on_bytes=lambda n: progress.advance(task, n))
-            written.append(path)
-    return written
 
 
 @click.command()

@@ -14,9 +14,9 @@ import click
 
 from nsight_lab.cli.context import CliContext, pass_cli
 from nsight_lab.cli.output import CliFailure, Printer, handle_errors
-from nsight_lab.cli.profiling import download_session, wait_for_collection
 from nsight_lab.client import CoordinatorClient
 from nsight_lab.config import CliConfig
+from nsight_lab.downloads import download_session
 from nsight_lab.models import AgentState, CollectionState
 
 
@@ -200,7 +200,7 @@ def demo(
                     printer.info(f"collection {started.index}: recording {seconds:.1f} s…")
                     time.sleep(seconds)
                     client.stop(tag, session.session_id)
-                    done = wait_for_collection(client, started, 60, cli)
+                    done = client.wait_for_collection(started, 60)
                     if done.state != CollectionState.COMPLETED:
                         raise CliFailure(
                             f"collection {index + 1} ended {done.state.value}: "

@@ -1,0 +1,131 @@
+"""Wire models of the analysis service, shared by the service and its clients.
+
+Like :mod:`nsight_lab.models` for the coordinator, these live in ``nsight_lab`` so the
+service (``services/nsight_analysis``) and the CLI, JupyterLab and scripts agree on
+one definition without the service importing a client or the other way round.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nsight_lab.models import DEFAULT_TAG
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class RecipeSummary(_Model):
+    name: str
+    display_name: str
+    description: str
+    tables: list[str] = []
+    min_reports: int = 1
+    max_reports: int | None = None
+
+
+class RecipeUnavailable(_Model):
+    """A recipe folder that exists but cannot be loaded, and why."""
+
+    folder: str
+    problem: str
+
+
+class RecipeCatalogue(_Model):
+    recipes: list[RecipeSummary]
+    unavailable: list[RecipeUnavailable] = []
+
+
+class RecipeDetail(RecipeSummary):
+    notebook: str
+    #: One JSON Schema object for every argument (``RecipeSpec.json_schema()``).
+    arg_schema: dict[str, Any] = Field(..., alias="schema")
+    readme: str | None = None
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class JobCreate(_Model):
+    """A job request. Without ``session_id`` or ``collection_id`` the scope is the tag's
+    active session, else its latest one."""
+
+    recipe: str = Field(..., min_length=1, max_length=128)
+    args: dict[str, Any] = {}
+    tag: str = Field(DEFAULT_TAG, min_length=1, max_length=128)
+    session_id: str | None = None
+    collection_id: str | None = None
+    csv: bool = False
+    notebook: bool = True
+    mode: str = "none"
+    filter_time: str | None = None
+    filter_nvtx: str | None = None
+
+
+class JobProgress(_Model):
+    #: Reports mapped so far, of ``total`` in the scope.
+    done: int = 0
+    total: int = 0
+    #: ``queued``, ``staging``, ``mapping``, ``notebook``, ``uploading``, ``finished``.
+    phase: str = "queued"
+
+
+class JobWarning(_Model):
+    """A report of the scope that was skipped, and why (``file`` is its storage key)."""
+
+    file: str
+    problem: str
+
+
+class JobInfo(_Model):
+    job_id: str
+    recipe: str
+    args: dict[str, Any]
+    tag: str
+    session_id: str | None = None
+    collection_id: str | None = None
+    state: JobState
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: JobProgress = JobProgress()
+    #: Storage keys of the reports in the scope.
+    reports: list[str] = []
+    warnings: list[JobWarning] = []
+    #: Why the job failed or was cancelled; empty otherwise.
+    error: str | None = None
+    #: Where its outputs are stored: ``analysis/<job-id>/``.
+    output_prefix: str
+    csv: bool = False
+    notebook: bool = True
+    mode: str = "none"
+    filter_time: str | None = None
+    filter_nvtx: str | None = None
+    #: Which executor ran it (``local:<pid>``, ``kubernetes:<job name>``).
+    worker: str | None = None
+
+
+class JobOutput(_Model):
+    name: str
+    key: str
+    size: int
+    #: ``Notebook``, ``HTML``, ``Parquet``, ``CSV``, ``Record``, ``Log`` or ``File``.
+    kind: str
+    url: str
+    expires_at: datetime

@@ -1,0 +1,67 @@
+"""Building the analysis service's ASGI app.
+
+Routes live under ``/api/v1`` so the app mounts under a prefix (``/analysis`` in the
+gateway and in ``nsight-lab up``); URLs it hands out are built from the request, so
+they are right under any prefix. Every error leaves as ``{"detail": "<sentence>"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from nsight_analysis.routes import jobs, recipes, storage
+from nsight_analysis.service import AnalysisError, AnalysisService
+from nsight_analysis.settings import AnalysisSettings
+from nsight_lab.models import API_PREFIX
+from nsight_lab.storage.base import ObjectStore
+
+
+def create_app(settings: AnalysisSettings, store: ObjectStore) -> FastAPI:
+    """The analysis app over ``settings.db_path`` and ``store``.
+
+    Jobs left running by a previous process are failed here, before anything is
+    served. Workers start with the lifespan; a parent app that mounts this one enters
+    ``app.state.analysis.running()`` in its own lifespan (Starlette does not run the
+    lifespans of mounted apps), or they start with the first request.
+    """
+    service = AnalysisService(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with service.running():
+            yield
+
+    app = FastAPI(
+        title="nsight-lab analysis",
+        version="1",
+        docs_url=f"{API_PREFIX}/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.analysis = service
+    app.add_exception_handler(AnalysisError, _analysis_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    for module in (recipes, jobs, storage):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app
+
+
+async def _analysis_error(_request: Request, exc: AnalysisError) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """One sentence per problem, naming the field."""
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
+        where = ".".join(loc) or "request body"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, status_code=422)

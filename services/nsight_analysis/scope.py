@@ -1,0 +1,148 @@
+"""From a job's scope (a session, or one collection) to the report files it covers.
+
+The analysis service never imports the coordinator (DESIGN.md: services never import
+each other); it asks the coordinator's REST API which files a session or collection
+holds, then reads those objects from storage itself, since it runs beside storage
+with its credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, urljoin
+
+import httpx
+from pydantic import TypeAdapter
+
+from nsight_lab.models import CollectionInfo, FileInfo, SessionInfo, SessionState
+from nsight_lab.recipe.inputs import REPORT_SUFFIXES
+
+
+class ScopeError(Exception):
+    """The scope cannot be resolved; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ScopeFile:
+    key: str
+    filename: str
+    collection_index: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Scope:
+    session_id: str
+    collection_id: str | None
+    files: list[ScopeFile]
+
+
+def is_report_file(info: FileInfo) -> bool:
+    """Anything a recipe can read. An agent's annotation log counts: it is the only
+    record of a process profiled with annotations alone, and the phases recipes such as
+    nvtx_sum summarise beside a py-spy profile."""
+    return info.filename.lower().endswith(REPORT_SUFFIXES)
+
+
+def select_reports(infos: list[FileInfo]) -> list[FileInfo]:
+    """The report files of a scope, each recording once.
+
+    The nsys collector uploads both the ``.nsys-rep`` and its ``.sqlite`` export; a
+    recipe given both would count every kernel twice, so an agent's export in a
+    collection supersedes its ``.nsys-rep`` there.
+    """
+    exported = {
+        (i.collection_id, i.agent_id) for i in infos if i.filename.lower().endswith(".sqlite")
+    }
+    return [
+        i
+        for i in infos
+        if is_report_file(i)
+        and not (
+            i.filename.lower().endswith(".nsys-rep") and (i.collection_id, i.agent_id) in exported
+        )
+    ]
+
+
+class CoordinatorScopes:
+    """Resolves scopes through the coordinator at ``base_url`` (its ``/api/v1/`` root)."""
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 15.0) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        headers = {"User-Agent": "nsight-lab-analysis"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, **params: str) -> httpx.Response:
+        url = urljoin(self.base_url, path)
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.TransportError as exc:
+            raise ScopeError(
+                503,
+                f"the analysis service cannot reach the coordinator at {self.base_url} ({exc}); "
+                "check NSIGHT_LAB_ANALYSIS_COORDINATOR_URL",
+            ) from exc
+        if response.status_code == 404:
+            try:
+                detail = str(response.json().get("detail"))
+            except ValueError:
+                detail = response.text[:300]
+            raise ScopeError(404, detail)
+        if response.status_code >= 400:
+            raise ScopeError(
+                502,
+                f"the coordinator answered {response.status_code} for {url}: {response.text[:300]}",
+            )
+        return response
+
+    def resolve(self, *, tag: str, session_id: str | None, collection_id: str | None) -> Scope:
+        """The scope a job request means; raises :class:`ScopeError` naming what is missing."""
+        if collection_id:
+            collection = CollectionInfo.model_validate(
+                self._get(f"collections/{quote(collection_id, safe='')}").json()
+            )
+            if session_id and session_id != collection.session_id:
+                raise ScopeError(
+                    422,
+                    f"collection_id {collection_id!r} belongs to session {collection.session_id!r}, "
+                    f"not to session_id {session_id!r}; pass one of them",
+                )
+            files = self._files(collection_id=collection_id)
+            return Scope(collection.session_id, collection_id, files)
+        if session_id:
+            session = SessionInfo.model_validate(
+                self._get(f"sessions/{quote(session_id, safe='')}").json()
+            )
+        else:
+            session = self._current_session(tag)
+        return Scope(session.session_id, None, self._files(session_id=session.session_id))
+
+    def _current_session(self, tag: str) -> SessionInfo:
+        sessions = TypeAdapter(list[SessionInfo]).validate_python(
+            self._get("sessions", tag=tag).json()
+        )
+        if not sessions:
+            raise ScopeError(
+                404,
+                f"tag {tag!r} has no sessions yet; profile something first "
+                "(nsight-lab session-begin, profiler-start, profiler-stop) or pass session_id",
+            )
+        active = [s for s in sessions if s.state == SessionState.ACTIVE]
+        return active[0] if active else sessions[0]
+
+    def _files(self, **params: str) -> list[ScopeFile]:
+        infos = TypeAdapter(list[FileInfo]).validate_python(self._get("files", **params).json())
+        return [
+            ScopeFile(i.key, i.filename, i.collection_index, i.size)
+            for i in sorted(select_reports(infos), key=lambda i: (i.collection_index, i.filename))
+        ]

@@ -1,0 +1,111 @@
+"""The coordinator and the analysis service as ``nsight-lab up`` serves them, in a subprocess.
+
+Tests drive it as a real client would: reports enter through the coordinator's upload API (a
+probe agent registers, starts a collection, uploads), jobs through the analysis API.
+The process can be killed and restarted on the same data to test persistence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from tests.support.stack import UpServer
+
+
+class AnalysisStack(UpServer):
+    """``nsight-lab up`` with the analysis workers tuned for a test."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        storage_config: Path | None = None,
+        workers: int = 2,
+        warm: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        tuned = {
+            "NSIGHT_LAB_ANALYSIS_WORKERS": str(workers),
+            "NSIGHT_LAB_ANALYSIS_WARM_KERNEL": "true" if warm else "false",
+            # Probe agents upload and leave; keep them ONLINE for the whole test.
+            "NSIGHT_LAB_COORDINATOR_AGENT_EXPIRY_S": "60",
+            "NSIGHT_LAB_COORDINATOR_HEARTBEAT_INTERVAL_S": "5",
+            **(env or {}),
+        }
+        super().__init__(data_dir, storage_config=storage_config, env=tuned)
+        self.workers = workers
+        self.warm = warm
+
+    def start(self, timeout: float = 60.0) -> AnalysisStack:
+        super().start(timeout)
+        return self
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    session_id: str
+    collection_id: str
+    keys: list[str]
+
+
+def upload_reports(
+    coordinator_url: str, files: Sequence[Path], *, tag: str = "default", instance: str = "probe"
+) -> Uploaded:
+    """Put ``files`` into one new collection through the coordinator's real upload API.
+
+    A probe agent registers, a collection starts on its tag, each file goes up by
+    its presigned plan, and the collection stops: what an agent does, minus profiling.
+    """
+    with httpx.Client(timeout=30) as http:
+
+        def call(method: str, path: str, **kwargs: Any) -> Any:
+            response = http.request(method, urljoin(coordinator_url, path), **kwargs)
+            if response.status_code >= 400:
+                raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+            return response.json() if response.content else None
+
+        agent = call(
+            "POST",
+            "agents",
+            json={
+                "tag": tag,
+                "process_name": "probe",
+                "instance": instance,
+                "pid": os.getpid(),
+                "collector": "torch",
+            },
+        )
+        collection = call("POST", "profiler/start", json={"tag": tag})
+        keys = []
+        for path in files:
+            data = path.read_bytes()
+            plan = call(
+                "POST",
+                "uploads",
+                json={
+                    "agent_id": agent["agent_id"],
+                    "collection_id": collection["collection_id"],
+                    "filename": path.name,
+                    "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "kind": "sqlite" if path.name.endswith(".sqlite") else "report",
+                },
+            )
+            assert plan["method"] == "single", plan
+            put = http.put(urljoin(coordinator_url, plan["url"]), content=data)
+            assert put.status_code < 300, put.text
+            info = call("POST", f"uploads/{plan['upload_id']}/complete", json={"parts": []})
+            keys.append(info["key"])
+        # The collection completes by itself once its only participant uploaded;
+        # stop it only if it still runs (e.g. nothing was uploaded).
+        if call("GET", f"collections/{collection['collection_id']}")["state"] == "RUNNING":
+            call("POST", "profiler/stop", json={"tag": tag})
+        return Uploaded(collection["session_id"], collection["collection_id"], keys)
