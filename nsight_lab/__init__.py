@@ -14,7 +14,14 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from nsight_lab.agent.annotate import annotate
 
-__all__ = ["__version__", "annotate"]
+__all__ = ["__version__", "annotate", "load_ipython_extension"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nsight_lab``: the ``%nsight`` and ``%%nsight_profile`` magics."""
+    from nsight_lab.jupyter.magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,5 +10,9 @@ echo "== ruff"
 "$PY" -m ruff format --check nsight_lab services tests benchmarks recipes
 echo "== mypy"
 "$PY" -m mypy
+echo "== jest (lab extension logic)"
+(cd extension && npx --no-install jest --ci)
+echo "== node --test (widget drawing logic)"
+node --test tests/unit/jupyter/widgets/js/
 echo "== pytest"
 "$PY" -m pytest -p no:cacheprovider "$@"

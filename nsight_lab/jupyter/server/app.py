@@ -1,0 +1,58 @@
+"""``NsightLabExtension``: the server extension's settings and its routes.
+
+Every setting is optional; an empty one falls back to the environment and then to
+``~/.nsight-cloud.conf`` (see :mod:`nsight_lab.jupyter.server.connection`), e.g.::
+
+    c.NsightLabExtension.gateway_url = "https://nsight.example.com"
+    c.NsightLabExtension.api_key = "..."   # better left in ~/.nsight-cloud.conf
+"""
+
+from __future__ import annotations
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Unicode
+
+from nsight_lab.jupyter.server.connection import GatewayConnection, resolve_connection
+from nsight_lab.jupyter.server.handlers import routes
+
+
+class NsightLabExtension(ExtensionApp):
+    name = "nsight_lab"
+    load_other_extensions = True
+
+    gateway_url = Unicode(
+        "",
+        config=True,
+        help="The nsight-lab gateway (or `nsight-lab up`) URL; empty: NSIGHT_LAB_GW, then ~/.nsight-cloud.conf.",
+    )
+    api_key = Unicode(
+        "",
+        config=True,
+        help="API key sent to the gateway; empty: NSIGHT_API_KEY, then ~/.nsight-cloud.conf.",
+    )
+    ca_cert = Unicode(
+        "", config=True, help="CA bundle for a gateway with a self-signed certificate."
+    )
+    config_file = Unicode(
+        "",
+        config=True,
+        help="The nsight-lab client config to read; empty: NSIGHT_CLOUD_CONF, then ~/.nsight-cloud.conf.",
+    )
+    workspace_dir = Unicode(
+        "nsight-lab",
+        config=True,
+        help="Folder under the Jupyter root where job notebooks and reports are fetched to.",
+    )
+    request_timeout = Float(30.0, config=True, help="Seconds to wait for one gateway answer.")
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes())
+
+    def connection(self) -> GatewayConnection:
+        """Resolved per request so a reconfigured client is picked up without a restart."""
+        return resolve_connection(
+            gateway_url=self.gateway_url or None,
+            api_key=self.api_key or None,
+            ca_cert=self.ca_cert or None,
+            config_file=self.config_file or None,
+        )

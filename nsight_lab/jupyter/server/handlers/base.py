@@ -1,0 +1,79 @@
+"""What every nsight-lab handler shares: the connection and JSON errors with a ``detail``.
+
+Errors keep the shape the gateway uses (``{"detail": "..."}``), so the panel shows a
+gateway refusal and a local failure alike, next to the control the user clicked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+
+from nsight_lab.config import ConfigError
+from nsight_lab.jupyter.server.connection import (
+    GatewayConnection,
+    error_detail,
+    unreachable_detail,
+)
+
+AUTH_RESOURCE = "nsight-lab"
+
+
+class HandlerError(Exception):
+    """Ends a request with ``status`` and ``{"detail": detail}``."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class NsightHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def nsight(self) -> Any:
+        """The :class:`NsightLabExtension` that registered this handler."""
+        return self.extensionapp
+
+    def connection(self) -> GatewayConnection:
+        try:
+            conn: GatewayConnection = self.nsight.connection()
+        except ConfigError as exc:
+            raise HandlerError(500, str(exc)) from exc
+        return conn
+
+    def timeout(self) -> float:
+        return float(self.nsight.request_timeout)
+
+    def finish_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def finish_error(self, error: HandlerError) -> None:
+        self.finish_json({"detail": error.detail}, error.status)
+
+    async def gateway_json(
+        self,
+        conn: GatewayConnection,
+        service: str,
+        path: str,
+        *,
+        method: str = "GET",
+        body: Any = None,
+    ) -> Any:
+        """One call to the gateway whose failures become :class:`HandlerError`."""
+        url = conn.api_root(service) + path
+        async with conn.client(self.timeout()) as client:
+            try:
+                response = await client.request(method, url, json=body)
+            except httpx.TransportError as exc:
+                raise HandlerError(502, unreachable_detail(conn.gateway, exc)) from exc
+        if response.status_code >= 400:
+            raise HandlerError(response.status_code, error_detail(response))
+        return response.json() if response.content else None
