@@ -5,14 +5,18 @@ DESIGN.md keeps services in ``services/`` and recipes in ``recipes/`` beside the
 ``packages.find`` cannot map several roots at once, so the mapping is computed here.
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
-ROOTS = {"services": ("nsight_coordinator", "nsight_gateway", "nsight_analysis")}
+#: Folders whose importable packages ship beside nsight_lab (every package in them).
+ROOTS = ("services",)
 
 packages = find_packages(include=["nsight_lab", "nsight_lab.*"])
 package_dir: dict[str, str] = {}
-for folder, names in ROOTS.items():
-    for name in names:
+for folder in ROOTS:
+    for init in sorted(Path(folder).glob("*/__init__.py")):
+        name = init.parent.name
         package_dir[name] = f"{folder}/{name}"
         packages.append(name)
         packages += [f"{name}.{sub}" for sub in find_packages(f"{folder}/{name}")]

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from nsight_analysis.routes import jobs, recipes, storage
-from nsight_analysis.service import AnalysisError, AnalysisService
+from nsight_analysis.service import AnalysisService
 from nsight_analysis.settings import AnalysisSettings
 from nsight_lab.models import API_PREFIX
+from nsight_lab.servicekit import install_error_handlers
 from nsight_lab.storage.base import ObjectStore
 
 
@@ -45,23 +44,7 @@ def create_app(settings: AnalysisSettings, store: ObjectStore) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.analysis = service
-    app.add_exception_handler(AnalysisError, _analysis_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    install_error_handlers(app)
     for module in (recipes, jobs, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
-
-
-async def _analysis_error(_request: Request, exc: AnalysisError) -> JSONResponse:
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-
-
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """One sentence per problem, naming the field."""
-    problems = []
-    for error in exc.errors():
-        loc = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        where = ".".join(loc) or "request body"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        problems.append(f"{where}: {message}")
-    return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, status_code=422)

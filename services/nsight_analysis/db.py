@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from nsight_lab.analysis_models import JobInfo, JobProgress, JobState, JobWarning
+from nsight_lab.servicekit import SQLiteFile
 
 OUTPUT_ROOT = "analysis"
 
@@ -60,33 +59,11 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
-class JobDB:
-    """Typed queries over the job table; one connection behind a lock."""
+class JobDB(SQLiteFile):
+    """Typed queries over the job table."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        super().__init__(path, SCHEMA)
 
     # --- reads ----------------------------------------------------------------------
 
@@ -148,7 +125,7 @@ class JobDB:
         reports: Sequence[str],
     ) -> JobInfo:
         job_id = uuid.uuid4().hex[:16]
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO jobs (job_id, recipe, args, options, tag, session_id, collection_id,"
                 " reports, state, created_at, total) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -172,7 +149,7 @@ class JobDB:
 
     def claim_next(self, worker: str) -> JobInfo | None:
         """Move the oldest queued job to running and return it; None when none waits."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute(
                 "UPDATE jobs SET state = 'running', started_at = ?, worker = ?, phase = 'staging'"
                 " WHERE job_id = (SELECT job_id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1)"
@@ -196,7 +173,7 @@ class JobDB:
                 params.append(value)
         if not sets:
             return
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 f"UPDATE jobs SET {', '.join(sets)} WHERE job_id = ? AND state = 'running'",
                 (*params, job_id),
@@ -219,7 +196,7 @@ class JobDB:
         if warnings is not None:
             sets += ", warnings = ?"
             params.append(json.dumps([w.model_dump() for w in warnings]))
-        with self._tx() as conn:
+        with self.transaction() as conn:
             cur = conn.execute(
                 f"UPDATE jobs SET {sets} WHERE job_id = ? AND state IN ({marks})",
                 (*params, job_id, *from_states),
@@ -228,7 +205,7 @@ class JobDB:
 
     def fail_interrupted(self, reason: str) -> list[str]:
         """At start-up: jobs left running by a service that died can never finish; fail them."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(
                 "UPDATE jobs SET state = 'failed', finished_at = ?, error = ?, phase = 'finished'"
                 " WHERE state = 'running' RETURNING job_id",
@@ -237,7 +214,7 @@ class JobDB:
         return [r["job_id"] for r in rows]
 
     def delete(self, job_id: str) -> bool:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             cur = conn.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
         return cur.rowcount == 1
 

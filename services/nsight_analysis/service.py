@@ -24,6 +24,7 @@ from nsight_lab.analysis_models import JobCreate, JobInfo, JobState
 from nsight_lab.recipe.errors import RecipeArgError, RecipeLoadError, RecipeNotFoundError
 from nsight_lab.recipe.filters import parse_filters
 from nsight_lab.recipe.spec import MODES, validate_args
+from nsight_lab.servicekit import Conflict, Invalid, NotFound, ServiceError
 from nsight_lab.storage.base import ObjectNotFound, ObjectStore, StorageError
 
 log = logging.getLogger("nsight_analysis")
@@ -34,26 +35,7 @@ JOB_OPTIONS = ("csv", "mode", "filter_time", "filter_nvtx")
 SCOPE_OWNED = ("input", "output", "force_overwrite")
 
 
-class AnalysisError(Exception):
-    status_code = 400
-
-    def __init__(self, detail: str, status_code: int | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if status_code is not None:
-            self.status_code = status_code
-
-
-class NotFound(AnalysisError):
-    status_code = 404
-
-
-class Invalid(AnalysisError):
-    status_code = 422
-
-
-class Conflict(AnalysisError):
-    status_code = 409
+AnalysisError = ServiceError
 
 
 def unknown_job(job_id: str) -> NotFound:

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from nsight_coordinator.errors import CoordinatorError
 from nsight_coordinator.routes import agents, files, profiler, sessions, storage, tags, uploads
 from nsight_coordinator.settings import CoordinatorSettings
 from nsight_coordinator.state import CoordinatorState
 from nsight_lab.models import API_PREFIX
+from nsight_lab.servicekit import install_error_handlers
 from nsight_lab.storage.base import ObjectStore
 
 
@@ -46,23 +44,7 @@ def create_app(settings: CoordinatorSettings, store: ObjectStore) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.coordinator = state
-    app.add_exception_handler(CoordinatorError, _coordinator_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    install_error_handlers(app)
     for module in (agents, sessions, profiler, tags, uploads, files, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
-
-
-async def _coordinator_error(_request: Request, exc: CoordinatorError) -> JSONResponse:
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-
-
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """One readable sentence per problem, naming the field, instead of FastAPI's list."""
-    problems = []
-    for error in exc.errors():
-        loc = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        where = ".".join(loc) or "request body"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        problems.append(f"{where}: {message}")
-    return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, status_code=422)

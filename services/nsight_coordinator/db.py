@@ -15,10 +15,8 @@ its event loop (queries take microseconds), and the lock keeps threads that call
 from __future__ import annotations
 
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +36,7 @@ from nsight_lab.models import (
     SessionInfo,
     SessionState,
 )
+from nsight_lab.servicekit import SQLiteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -286,43 +285,11 @@ def _command(row: sqlite3.Row) -> Command:
     )
 
 
-class Database:
+class Database(SQLiteFile):
     """The state file, opened once per coordinator process."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a process crash; only an OS crash can drop the
-        # last commits, which agents recover from by re-registering.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        with self._lock:
-            # executescript commits on its own, so the script carries its transaction.
-            self._conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def _query(self, sql: str, params: Iterable[object] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._conn.execute(sql, tuple(params)).fetchall()
+        super().__init__(path, SCHEMA)
 
     # -- agents ---------------------------------------------------------------------
 

@@ -7,27 +7,12 @@ what to do next.
 
 from __future__ import annotations
 
+from nsight_lab.servicekit import Conflict, Invalid, NotFound
+from nsight_lab.servicekit import ServiceError as CoordinatorError
+
+__all__ = ["Conflict", "CoordinatorError", "Invalid", "NotFound"]
+
 SESSIONS_HINT = "list sessions with GET /api/v1/sessions (CLI: nsight-lab sessions)"
-
-
-class CoordinatorError(Exception):
-    status_code = 400
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class NotFound(CoordinatorError):
-    status_code = 404
-
-
-class Conflict(CoordinatorError):
-    status_code = 409
-
-
-class Invalid(CoordinatorError):
-    status_code = 422
 
 
 def unknown_session(session_id: str) -> NotFound:
