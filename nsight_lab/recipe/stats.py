@@ -118,7 +118,7 @@ def _aligned_durations(durations: list[pa.Array], lengths: list[int]) -> list[np
     """Durations as int64 arrays cut like the key chunks (zero-copy when already so)."""
     if [len(c) for c in durations] == lengths:
         return [_int64(c) for c in durations]
-    whole = _durations(durations)
+    whole = _int64(durations[0]) if len(durations) == 1 else _durations(durations)
     return np.split(whole, np.cumsum(lengths)[:-1]) if lengths else []
 
 

@@ -276,6 +276,12 @@ class _Strings:
         self.ids = np.asarray(ids, dtype=np.int64)
         self.dictionary = pa.array(values, type=pa.string())
         self._by_id = dict(zip(ids, values, strict=True))
+        # Ids are small and dense (nsys numbers them from 0): id -> index by one gather,
+        # several times faster than a binary search over 10M kernel names.
+        self._index: np.ndarray | None = None
+        if len(ids) and self.ids.min() >= 0 and self.ids.max() < 4 * len(ids) + 4096:
+            self._index = np.full(int(self.ids.max()) + 1, -1, np.int32)
+            self._index[self.ids] = np.arange(len(ids), dtype=np.int32)
 
     def value(self, string_id: object) -> str | None:
         return self._by_id.get(string_id) if isinstance(string_id, int) else None
@@ -287,6 +293,12 @@ class _Strings:
             return pa.DictionaryArray.from_arrays(
                 pa.array(idx, mask=np.ones(len(idx), bool)), pa.array([""], pa.string())
             )
+        if self._index is not None:
+            inside = (string_ids >= 0) & (string_ids < len(self._index))
+            at = self._index[np.where(inside, string_ids, 0)]
+            missing = ~inside | (at < 0)
+            indices = pa.array(at, mask=missing if missing.any() else None)
+            return pa.DictionaryArray.from_arrays(indices, self.dictionary)
         pos = np.searchsorted(self.ids, string_ids).clip(0, len(self.ids) - 1)
         missing = self.ids[pos] != string_ids
         indices = pa.array(pos.astype(np.int32), mask=missing)
@@ -343,9 +355,21 @@ class _Launches:
     int64 ``pid code (7 bits) | correlationId (32 bits, CUPTI's width) | tid (24
     bits)`` sorted in place, whose order is (pid, correlation) order with the answer
     riding along. Exports outside those widths fall back to key and tid arrays.
+
+    Faster still, and the usual case: one process whose correlation ids are dense
+    (CUPTI counts them up from 1). Then ``tid`` is stored in an int32 table indexed
+    by correlation id: no sort at all, 4 bytes per id instead of 8 per row, and a
+    lookup is one gather. The table gives way to the packed rows as soon as a second
+    process, a sparse or negative id, or one id launched from two threads appears,
+    so answers never depend on which representation was used.
     """
 
+    DENSE_MIN = 1 << 22  # a table this small is always fine (16 MB)
+
     def __init__(self) -> None:
+        self._dense: np.ndarray | None = np.empty(0, np.int32)  # None: not (or no longer) dense
+        self._dense_pid = NULL
+        self._dense_rows = 0
         self._parts: list[np.ndarray] = []  # packed rows, or (key, tid) pairs after fallback
         self._tids: list[np.ndarray] = []
         self._codes: dict[int, int] = {}
@@ -361,6 +385,8 @@ class _Launches:
             pid, tid, corr = pid[ok], tid[ok], corr[ok]
         if len(pid) == 0:
             return
+        if self._dense is not None and self._add_dense(pid, tid, corr):
+            return
         if self.packed:
             single = pid[0] if (pid == pid[0]).all() else None  # the common case: one process
             for p in [int(single)] if single is not None else np.unique(pid).tolist():
@@ -374,6 +400,47 @@ class _Launches:
             self._unpack_all()
         self._parts.append(self._wide_key(pid, corr))
         self._tids.append(tid)
+
+    def _add_dense(self, pid: np.ndarray, tid: np.ndarray, corr: np.ndarray) -> bool:
+        """Record the rows in the dense table; False (after handing the table's rows to
+        the packed representation) when these rows do not fit it."""
+        table = self._dense
+        assert table is not None
+        first = int(pid[0])
+        if self._dense_pid == NULL:
+            self._dense_pid = first
+        fits = first == self._dense_pid and bool((pid == first).all())
+        lo, hi = (int(corr.min()), int(corr.max())) if fits else (0, 0)
+        fits = fits and lo >= 0 and hi < 2**31 - 1
+        self._dense_rows += len(corr)
+        if fits and hi >= len(table):
+            size = max(hi + 1, len(table) + len(table) // 2)
+            if size > max(self.DENSE_MIN, 2 * self._dense_rows):
+                fits = False  # sparse ids: the packed rows are smaller
+            else:
+                grown = np.full(size, -1, np.int32)
+                grown[: len(table)] = table
+                self._dense = table = grown
+        if fits:
+            before = table[corr]
+            fits = not bool(((before >= 0) & (before != tid)).any())
+            if fits:
+                table[corr] = tid
+                fits = bool((table[corr] == tid).all())  # one id, two threads in this batch
+        if fits:
+            return True
+        self._dense_to_packed()
+        return False
+
+    def _dense_to_packed(self) -> None:
+        table, self._dense = self._dense, None
+        assert table is not None
+        corr = np.flatnonzero(table >= 0).astype(np.int64)
+        if len(corr):
+            pid = np.full(len(corr), self._dense_pid, np.int64)
+            tid = table[corr].astype(np.int64)
+            del table
+            self.add(pid, tid, corr)
 
     def _refresh_codes(self) -> None:
         keys = np.asarray(sorted(self._codes), dtype=np.int64)
@@ -416,6 +483,11 @@ class _Launches:
 
     def lookup(self, pid: np.ndarray, corr: np.ndarray) -> np.ndarray:
         n = len(pid)
+        if self._dense is not None:
+            table = self._dense
+            ok = (pid == self._dense_pid) & (corr >= 0) & (corr < len(table))
+            found = table[np.where(ok, corr, 0)] if len(table) else np.full(n, -1, np.int32)
+            return np.where(ok & (found >= 0), found.astype(np.int64), np.int64(NULL))
         if len(self.rows) == 0:
             return np.full(n, NULL, np.int64)
         valid = (corr != NULL) & (pid != NULL)

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nsight_lab.trace import Trace, TraceFormatError, load_trace
@@ -365,3 +366,47 @@ def test_path_with_spaces_and_percent_signs(
     odd.parent.mkdir()
     make_export().rename(odd)
     assert load_trace(odd).table("kernels").num_rows == 2
+
+
+def _launch_answers(batches: list[tuple[list[int], list[int], list[int]]]) -> dict:
+    """(pid, correlationId) -> tid the way the importer defines it, by plain Python:
+    the smallest tid when one id was launched from several threads."""
+    expected: dict[tuple[int, int], int] = {}
+    for pids, tids, corrs in batches:
+        for p, t, c in zip(pids, tids, corrs, strict=True):
+            expected[(p, c)] = min(t, expected.get((p, c), t))
+    return expected
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        pytest.param(
+            [([1] * 4, [5, 5, 6, 6], [1, 2, 3, 4]), ([1] * 2, [7, 7], [6, 9])], id="dense"
+        ),
+        pytest.param(
+            [([1] * 3, [5, 5, 5], [1, 2, 3]), ([1, 2, 2], [6, 8, 8], [4, 2, 5])],
+            id="second-process-later",
+        ),
+        pytest.param(
+            [([1] * 3, [5, 5, 5], [1, 2, 3]), ([1, 1], [6, 6], [2, 4])],
+            id="one-id-two-threads-across-batches",
+        ),
+        pytest.param([([1] * 3, [4, 9, 5], [1, 1, 3])], id="one-id-two-threads-in-a-batch"),
+        pytest.param([([1] * 3, [5, 6, 7], [1, 2**30, 2**31 + 5])], id="sparse-ids"),
+        pytest.param([([1] * 2, [5, 6], [-3, 4])], id="negative-id"),
+    ],
+)
+def test_launch_table_answers_whatever_its_representation(batches: list) -> None:
+    """The dense table gives way to packed rows mid-import without changing any answer."""
+    launches = nsys_sqlite._Launches()
+    for pids, tids, corrs in batches:
+        launches.add(*(np.asarray(v, np.int64) for v in (pids, tids, corrs)))
+    launches.freeze()
+    expected = _launch_answers(batches)
+    probes = [*sorted(expected), (1, 0), (1, 7), (2, 1), (3, 2), (1, 2**32 + 1)]
+    got = launches.lookup(
+        np.asarray([p for p, _ in probes], np.int64), np.asarray([c for _, c in probes], np.int64)
+    )
+    answers = [None if v == nsys_sqlite.NULL else int(v) for v in got]
+    assert answers == [expected.get(p) for p in probes]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from nsight_lab.trace import TABLES, Trace, TraceMetadata, convert_trace, load_trace
+from nsight_lab.trace.sink import ParquetSink
 from tests.unit.trace.conftest import NSYS_FIXTURE
 
 
@@ -43,6 +45,32 @@ def test_convert_streams_into_the_same_files(fixtures_dir: Path, tmp_path: Path)
     assert meta == direct.metadata == converted.metadata
     for name in TABLES:
         assert converted.table(name).to_pylist() == direct.table(name).to_pylist(), name
+
+
+def test_parquet_sink_writes_every_batch_in_order(tmp_path: Path) -> None:
+    """Batches go through a writer thread; all of them land, in the order added."""
+    sink = ParquetSink(tmp_path / "out", queue_batches=1)
+    for first in range(0, 50, 10):
+        sink.add("api", pa.table({"start": list(range(first, first + 10))}))
+    sink.close()
+    sink.close()  # a second close changes nothing
+    out = tmp_path / "out"
+    assert pq.read_table(out / "api.parquet").column("start").to_pylist() == list(range(50))
+    assert pq.read_table(out / "kernels.parquet").schema.equals(TABLES["kernels"])
+    assert pq.read_table(out / "kernels.parquet").num_rows == 0  # untouched: written empty
+    assert pq.ParquetFile(out / "api.parquet").metadata.row_group(0).column(0).compression in (
+        "LZ4",
+        "LZ4_RAW",
+    )
+
+
+def test_parquet_sink_reports_a_failed_write(tmp_path: Path) -> None:
+    """An error on the writer thread reaches the importer, not a log line."""
+    sink = ParquetSink(tmp_path / "out")
+    (tmp_path / "out" / "api.parquet").mkdir()  # the writer cannot create its file
+    sink.add("api", pa.table({"start": [1]}))
+    with pytest.raises(OSError):
+        sink.close()
 
 
 def test_load_of_a_folder_that_is_not_a_saved_trace(tmp_path: Path) -> None:
