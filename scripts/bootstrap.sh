@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 extras="."
-[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab,cluster]"
+[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab]"
 echo "== installing nsight-lab ($extras)"
 "$PY" -m pip install --quiet --disable-pip-version-check -e "$extras"
 # papermill executes recipe notebooks on the "python3" kernel of this interpreter.

@@ -82,3 +82,57 @@ def test_two_processes_two_collections_download_in_the_tree(
         session["session_id"],
     )
     assert sorted(p.name for p in flat.iterdir()) == sorted(by_name)
+
+
+def test_attach_profiles_a_python_process_that_is_already_running(
+    stack: UpServer, cli: Cli, tmp_path: Path
+) -> None:
+    """No agent inside: ``nsight-lab attach`` samples the process with py-spy from beside it."""
+    import subprocess
+    import sys
+
+    from tests.support.stack import base_env, wait_until
+
+    target = subprocess.Popen(
+        [sys.executable, "-m", "nsight_lab.demo.workload", "--seconds", "60"],
+        env=base_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    attached = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nsight_lab",
+            "attach",
+            str(target.pid),
+            "--tag",
+            "attached",
+            "--instance",
+            "outside",
+            "--process-name",
+            "legacy",
+        ],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(
+            lambda: cli.json("--tag", "attached", "status")["agents"], 30, "the attached agent"
+        )
+        cli.json("--tag", "attached", "profiler-start")
+        stopped = cli.json("--tag", "attached", "profiler-stop", "--timeout", "60")
+        assert stopped["state"] == "COMPLETED", stopped
+        files = cli.json("--tag", "attached", "ls")
+    finally:
+        target.terminate()
+        target.wait(10)
+        attached.terminate()
+        attached.wait(15)
+    profiles = [f for f in files if f["filename"].endswith(".speedscope.json")]
+    assert [f["instance"] for f in profiles] == ["outside"]
+    assert profiles[0]["filename"].startswith("legacy_attached_outside_")
+    out = tmp_path / "dl"
+    cli.run("--tag", "attached", "download", "--flat", "-o", str(out))
+    assert "workload.py" in (out / profiles[0]["filename"]).read_text()
