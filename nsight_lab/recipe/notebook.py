@@ -47,6 +47,13 @@ def execute_notebook(template: Path, output: Path, parameters: Mapping[str, Any]
             f"notebook {template.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} "
             f"(the partly executed notebook is at {output})"
         ) from exc
+    except ValueError as exc:
+        # papermill refuses templates it cannot place (no kernelspec language, no
+        # parameters cell it can use) with a bare ValueError; name the notebook.
+        raise RecipeRunError(
+            f"notebook template {template} cannot be executed: {exc}. Give it a Python "
+            'kernelspec (metadata.kernelspec.language = "python") and a cell tagged "parameters"'
+        ) from exc
     return time.perf_counter() - began
 
 

@@ -19,6 +19,7 @@ labels are used then).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -862,11 +863,41 @@ def _read_samples(reader: _Reader, strings: _Strings, sink: TableSink) -> None:
                 "pid": _int(_pid(gtid)),
                 "tid": _int(_tid(gtid)),
                 "cpu": _int(events["cpu"], np.int32),
-                "weight": pa.nulls(len(events), pa.int64()),
+                "weight": _sample_weights(reader, len(events)),
                 "stack": stacks,
             }
         ),
     )
+
+
+def _sample_period_ns(reader: _Reader) -> int | None:
+    """The CPU sampling period in ns, from what nsys recorded about its own capture.
+
+    nsys samples every N cycles (META_DATA_CAPTURE ``LINUX_PERF_OPTIONS:SAMPLING_PERIOD``)
+    of a CPU whose top frequency it notes (TARGET_INFO_SYSTEM_ENV ``CpuInfo``); without
+    both, a sample's worth in time is unknown and stays null.
+    """
+    if not (reader.has("META_DATA_CAPTURE") and reader.has("TARGET_INFO_SYSTEM_ENV")):
+        return None
+    try:
+        period = reader.rows(
+            "SELECT value FROM META_DATA_CAPTURE WHERE name = 'LINUX_PERF_OPTIONS:SAMPLING_PERIOD'"
+        )
+        cpu = reader.rows("SELECT value FROM TARGET_INFO_SYSTEM_ENV WHERE name = 'CpuInfo'")
+        cycles = int(period[0][0])
+        freqs = [int(i["maxfreqhz"]) for i in json.loads(cpu[0][0])["items"] if i.get("maxfreqhz")]
+    except (IndexError, KeyError, TypeError, ValueError, sqlite3.Error):
+        return None
+    if cycles <= 0 or not freqs:
+        return None
+    return round(cycles / max(freqs) * 1e9)
+
+
+def _sample_weights(reader: _Reader, count: int) -> pa.Array:
+    period = _sample_period_ns(reader)
+    if period is None:
+        return pa.nulls(count, pa.int64())
+    return pa.array(np.full(count, period, np.int64))
 
 
 def _read_threads_processes(reader: _Reader, strings: _Strings, sink: TableSink) -> None:

@@ -181,3 +181,19 @@ def test_notebook_and_html_with_an_embedded_plot(sqlite: Path, tmp_path: Path) -
     assert {"stats.ipynb", "stats.html"} <= set(result.record["Outputs"])
     assert result.record["Outputs"]["stats.ipynb"] == "Notebook"
     assert {"notebook", "html"} <= set(result.timings)
+
+
+def test_a_template_papermill_cannot_run_is_named_in_the_error(tmp_path: Path) -> None:
+    """A user recipe whose notebook has no kernelspec language fails with its path, not
+    papermill's bare ``No language found in notebook``."""
+    import nbformat
+
+    from nsight_lab.recipe.errors import RecipeRunError
+    from nsight_lab.recipe.notebook import execute_notebook
+
+    template = tmp_path / "stats.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}))
+    nbformat.write(notebook, template)
+    with pytest.raises(RecipeRunError, match=r"stats\.ipynb cannot be executed.*kernelspec"):
+        execute_notebook(template, tmp_path / "out.ipynb", {"x": 2})

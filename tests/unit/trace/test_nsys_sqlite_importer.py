@@ -154,6 +154,33 @@ def test_cpu_samples_have_outermost_first_stacks(trace: Trace, sql: sqlite3.Conn
     assert [frame.split(" (")[0] for frame in row["stack"]] == chain
 
 
+def test_each_cpu_sample_weighs_the_sampling_period(trace: Trace, sql: sqlite3.Connection) -> None:
+    """nsys samples every N cycles of the CPU's top clock: N / Hz seconds per sample."""
+    import json
+
+    (cycles,) = sql.execute(
+        "SELECT value FROM META_DATA_CAPTURE WHERE name = 'LINUX_PERF_OPTIONS:SAMPLING_PERIOD'"
+    ).fetchone()
+    (cpu_info,) = sql.execute(
+        "SELECT value FROM TARGET_INFO_SYSTEM_ENV WHERE name = 'CpuInfo'"
+    ).fetchone()
+    top_hz = max(item["maxfreqhz"] for item in json.loads(cpu_info)["items"])
+    weights = set(trace.table("samples")["weight"].to_pylist())
+    assert weights == {round(int(cycles) / top_hz * 1e9)}
+
+
+def test_samples_without_a_recorded_period_have_no_weight(fixture_db: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "no-period.sqlite"
+    shutil.copy(fixture_db, copy)
+    with sqlite3.connect(copy) as db:
+        db.execute("DELETE FROM META_DATA_CAPTURE WHERE name LIKE '%SAMPLING_PERIOD'")
+    samples = load_trace(copy).table("samples")
+    assert samples.num_rows > 0
+    assert samples["weight"].null_count == samples.num_rows
+
+
 def test_osrt_names_equal_sql(trace: Trace, sql: sqlite3.Connection) -> None:
     expected = [
         r[0]
