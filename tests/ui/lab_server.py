@@ -43,6 +43,13 @@ class JupyterLabServer:
         (config / "jupyter_server_config.json").write_text(
             json.dumps({"ServerApp": {"jpserver_extensions": {"nsight_lab.jupyter": True}}})
         )
+        # JupyterLab's "get Jupyter news?" toast would cover the panel in screenshots.
+        (config / "labconfig").mkdir()
+        (config / "labconfig" / "page_config.json").write_text(
+            json.dumps(
+                {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
+            )
+        )
         for folder in (self.root, self.settings):
             folder.mkdir()
         self.env = base_env(

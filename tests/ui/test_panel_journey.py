@@ -129,6 +129,8 @@ def test_profile_analyse_and_open_the_notebook(
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=".ipynb")
     tab.first.wait_for(timeout=60_000)
     page.locator(".jp-NotebookPanel").first.wait_for(timeout=60_000)
+    # The executed notebook arrives with its plots: the tab is ready once one renders.
+    page.locator(".jp-NotebookPanel .jp-OutputArea-output img").first.wait_for(timeout=60_000)
     page.screenshot(path=str(screenshots / "3-notebook-open.png"))
     opened = list((lab.root / "nsight-lab").glob("python_sampling_sum-*/*.ipynb"))
     assert len(opened) == 1
