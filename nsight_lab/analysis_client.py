@@ -23,7 +23,7 @@ from nsight_lab.analysis_models import (
     RecipeCatalogue,
     RecipeDetail,
 )
-from nsight_lab.client import ApiError, ConnectionFailed, _detail
+from nsight_lab.client import ApiError, ConnectionFailed, error_detail, gateway_http
 from nsight_lab.config import CliConfig
 
 T = TypeVar("T")
@@ -37,12 +37,7 @@ class AnalysisClient:
     ) -> None:
         self.config = config
         self.base_url = base_url or config.analysis_url
-        headers = {"User-Agent": "nsight-lab-cli"}
-        if key := config.api_key():
-            headers["Authorization"] = f"Bearer {key}"
-        self._http = httpx.Client(
-            headers=headers, timeout=timeout, verify=config.ca_cert or True, follow_redirects=True
-        )
+        self._http = gateway_http(config, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -69,7 +64,7 @@ class AnalysisClient:
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
         if response.status_code >= 400:
-            raise ApiError(response.status_code, _detail(response), url)
+            raise ApiError(response.status_code, error_detail(response), url)
         return response
 
     def _get(self, path: str, model: Any, **params: Any) -> Any:
@@ -141,7 +136,7 @@ class AnalysisClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(response.status_code, _detail(response), url)
+                    raise ApiError(response.status_code, error_detail(response), url)
                 yield from response.iter_text()
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
@@ -158,7 +153,7 @@ class AnalysisClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(response.status_code, _detail(response), output.url)
+                    raise ApiError(response.status_code, error_detail(response), output.url)
                 size = 0
                 with partial.open("wb") as sink:
                     for chunk in response.iter_bytes(1024 * 1024):

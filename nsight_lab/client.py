@@ -55,7 +55,7 @@ class DownloadCorrupted(RuntimeError):
     pass
 
 
-def _detail(response: httpx.Response) -> str:
+def error_detail(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -72,18 +72,25 @@ def _detail(response: httpx.Response) -> str:
     return str(body)[:500]
 
 
+def gateway_http(
+    config: CliConfig, *, timeout: float, agent: str = "nsight-lab-cli"
+) -> httpx.Client:
+    """An HTTP client for the gateway: the configured key as a Bearer token, its CA bundle."""
+    headers = {"User-Agent": agent}
+    if key := config.api_key():
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.Client(
+        headers=headers, timeout=timeout, verify=config.ca_cert or True, follow_redirects=True
+    )
+
+
 class CoordinatorClient:
     """The coordinator's REST API as methods returning the shared models."""
 
     def __init__(self, config: CliConfig, *, timeout: float = 30.0) -> None:
         self.config = config
         self.base_url = config.coordinator_url
-        headers = {"User-Agent": "nsight-lab-cli"}
-        if key := config.api_key():
-            headers["Authorization"] = f"Bearer {key}"
-        self._http = httpx.Client(
-            headers=headers, timeout=timeout, verify=config.ca_cert or True, follow_redirects=True
-        )
+        self._http = gateway_http(config, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -107,7 +114,7 @@ class CoordinatorClient:
                 "`nsight-lab configure --gw URL`."
             ) from exc
         if response.status_code >= 400:
-            raise ApiError(response.status_code, _detail(response), url)
+            raise ApiError(response.status_code, error_detail(response), url)
         return response
 
     def _get(self, path: str, model: type[T] | Any, **params: Any) -> T:
@@ -245,7 +252,7 @@ class CoordinatorClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(response.status_code, _detail(response), url)
+                    raise ApiError(response.status_code, error_detail(response), url)
                 yield response
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"cannot download {url}: {exc}") from exc

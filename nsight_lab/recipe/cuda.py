@@ -12,19 +12,9 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nsight_lab.trace.schema import COPY_KIND_LABELS
+
 _VERSION_SUFFIX = r"_v\d+$"
-_COPY_KINDS = {
-    "HtoD": "Host-to-Device",
-    "DtoH": "Device-to-Host",
-    "DtoD": "Device-to-Device",
-    "HtoH": "Host-to-Host",
-    "PtoP": "Peer-to-Peer",
-    "HtoA": "Host-to-Array",
-    "AtoH": "Array-to-Host",
-    "AtoA": "Array-to-Array",
-    "AtoD": "Array-to-Device",
-    "DtoA": "Device-to-Array",
-}
 
 SYNC_APIS = frozenset(
     {
@@ -59,7 +49,7 @@ def operation_label(kind: str | None, copy_kind: str | None) -> str:
     """The nsys stats label of a memory operation."""
     if kind == "memset":
         return "[CUDA memset]"
-    label = _COPY_KINDS.get(copy_kind or "", copy_kind or "unknown")
+    label = COPY_KIND_LABELS.get(copy_kind or "", copy_kind or "unknown")
     return f"[CUDA memcpy {label}]"
 
 

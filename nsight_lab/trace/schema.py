@@ -144,6 +144,21 @@ DEVICES = pa.schema(
     ]
 )
 
+#: Short memcpy directions (as Kineto and CUPTI spell them) to the labels of nsys's
+#: ENUM_CUDA_MEMCPY_OPER, which ``memops.copy_kind`` always holds.
+COPY_KIND_LABELS: dict[str, str] = {
+    "HtoD": "Host-to-Device",
+    "DtoH": "Device-to-Host",
+    "DtoD": "Device-to-Device",
+    "HtoH": "Host-to-Host",
+    "PtoP": "Peer-to-Peer",
+    "HtoA": "Host-to-Array",
+    "AtoH": "Array-to-Host",
+    "AtoA": "Array-to-Array",
+    "AtoD": "Array-to-Device",
+    "DtoA": "Device-to-Array",
+}
+
 TABLES: dict[str, pa.Schema] = {
     "kernels": KERNELS,
     "memops": MEMOPS,

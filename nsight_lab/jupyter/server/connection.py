@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 
-from nsight_lab.client import _detail
 from nsight_lab.config import load_config
 
 SERVICES = ("coordinator", "analysis")
@@ -71,11 +70,6 @@ def resolve_connection(
         api_key=api_key or config.api_key(),
         ca_cert=ca_cert or config.ca_cert,
     )
-
-
-def error_detail(response: httpx.Response) -> str:
-    """The gateway's ``detail`` (or its text) for an error answer."""
-    return _detail(response)
 
 
 def unreachable_detail(url: str, exc: Exception) -> str:

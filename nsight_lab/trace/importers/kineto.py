@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from nsight_lab.trace.errors import TraceFormatError
 from nsight_lab.trace.model import TraceMetadata
+from nsight_lab.trace.schema import COPY_KIND_LABELS
 from nsight_lab.trace.sink import TableSink
 
 CHUNK_BYTES = 8 << 20
@@ -47,18 +48,6 @@ CATEGORY_ALIASES = {
 }
 RANGE_CATEGORIES = {"cpu_op", "user_annotation", "gpu_user_annotation", "python_function"}
 API_CATEGORIES = {"cuda_runtime": "runtime", "cuda_driver": "driver"}
-COPY_KINDS = {
-    "HtoD": "Host-to-Device",
-    "DtoH": "Device-to-Host",
-    "DtoD": "Device-to-Device",
-    "HtoH": "Host-to-Host",
-    "PtoP": "Peer-to-Peer",
-    "HtoA": "Host-to-Array",
-    "AtoH": "Array-to-Host",
-    "AtoA": "Array-to-Array",
-    "AtoD": "Array-to-Device",
-    "DtoA": "Device-to-Array",
-}
 _MEMCPY_NAME = re.compile(r"Memcpy (\w+)(?: \((\w[\w ]*?) -> (\w[\w ]*?)\))?")
 _MEMSET_NAME = re.compile(r"Memset \((\w[\w ]*?)\)")
 
@@ -400,7 +389,7 @@ class _State:
                 if cat == "gpu_memcpy":
                     mm = _MEMCPY_NAME.match(e.name)
                     if mm:
-                        copy = COPY_KINDS.get(mm.group(1), mm.group(1))
+                        copy = COPY_KIND_LABELS.get(mm.group(1), mm.group(1))
                         src, dst = mm.group(2), mm.group(3)
                 else:
                     ms = _MEMSET_NAME.match(e.name)

@@ -13,12 +13,9 @@ import httpx
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
+from nsight_lab.client import error_detail
 from nsight_lab.config import ConfigError
-from nsight_lab.jupyter.server.connection import (
-    GatewayConnection,
-    error_detail,
-    unreachable_detail,
-)
+from nsight_lab.jupyter.server.connection import GatewayConnection, unreachable_detail
 
 AUTH_RESOURCE = "nsight-lab"
 

@@ -14,7 +14,8 @@ import httpx
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from nsight_lab.jupyter.server.connection import error_detail, unreachable_detail
+from nsight_lab.client import error_detail
+from nsight_lab.jupyter.server.connection import unreachable_detail
 from nsight_lab.jupyter.server.handlers.base import HandlerError, NsightHandler
 
 #: Answer headers worth passing on; hop-by-hop and cookie headers never are.
