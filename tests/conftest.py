@@ -37,10 +37,9 @@ def minio_server() -> Iterator[MinioServer]:
 
     Tests that stop or restart storage start their own ``MinioServer`` instead.
     """
-    from tests.support.minio import MinioServer, find_minio_binary
+    from tests.support.minio import MinioServer, minio_missing_reason
 
-    if find_minio_binary() is None:
-        message = "MinIO binary not found: run scripts/install-minio.sh or set NSIGHT_LAB_MINIO"
+    if (message := minio_missing_reason()) is not None:
         if os.environ.get("CI"):
             pytest.fail(f"{message} (CI installs it, so its absence is a build failure)")
         pytest.skip(message)

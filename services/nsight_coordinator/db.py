@@ -285,6 +285,17 @@ def _command(row: sqlite3.Row) -> Command:
     )
 
 
+def _filters(**columns: object) -> tuple[str, list[object]]:
+    """`` WHERE a = ? AND b = ?`` for the given columns whose value is not None.
+
+    Column names come from our own keyword arguments, never from requests.
+    """
+    used = {name: value for name, value in columns.items() if value is not None}
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"{name} = ?" for name in used), list(used.values())
+
+
 class Database(SQLiteFile):
     """The state file, opened once per coordinator process."""
 
@@ -329,15 +340,9 @@ class Database(SQLiteFile):
     def list_agents(
         self, tag: str | None = None, state: AgentState | None = None
     ) -> list[AgentRow]:
-        sql = f"SELECT {_AGENT_COLS} FROM agents WHERE 1=1"
-        params: list[object] = []
-        if tag is not None:
-            sql += " AND tag = ?"
-            params.append(tag)
-        if state is not None:
-            sql += " AND state = ?"
-            params.append(state.value)
-        return [_agent(r) for r in self._query(sql + " ORDER BY registered_at", params)]
+        where, params = _filters(tag=tag, state=state.value if state else None)
+        sql = f"SELECT {_AGENT_COLS} FROM agents{where} ORDER BY registered_at"
+        return [_agent(r) for r in self._query(sql, params)]
 
     def online_last_seen(self) -> dict[str, float]:
         """``agent_id -> last_seen`` of ONLINE agents: all the expiry sweep needs, cheaply."""
@@ -517,14 +522,8 @@ class Database(SQLiteFile):
     def list_sessions(
         self, tag: str | None = None, state: SessionState | None = None
     ) -> list[SessionInfo]:
-        sql = "SELECT session_id FROM sessions WHERE 1=1"
-        params: list[object] = []
-        if tag is not None:
-            sql += " AND tag = ?"
-            params.append(tag)
-        if state is not None:
-            sql += " AND state = ?"
-            params.append(state.value)
+        where, params = _filters(tag=tag, state=state.value if state else None)
+        sql = f"SELECT session_id FROM sessions{where}"
         with self._lock:
             ids = [r["session_id"] for r in self._conn.execute(sql, params).fetchall()]
             sessions = [self._session(self._conn, sid) for sid in ids]
@@ -946,12 +945,6 @@ class Database(SQLiteFile):
     def list_files(
         self, session_id: str | None = None, collection_id: str | None = None
     ) -> list[FileInfo]:
-        sql = f"SELECT {_FILE_COLS} FROM files WHERE 1=1"
-        params: list[object] = []
-        if session_id is not None:
-            sql += " AND session_id = ?"
-            params.append(session_id)
-        if collection_id is not None:
-            sql += " AND collection_id = ?"
-            params.append(collection_id)
-        return [_file(r) for r in self._query(sql + " ORDER BY created_at, file_id", params)]
+        where, params = _filters(session_id=session_id, collection_id=collection_id)
+        sql = f"SELECT {_FILE_COLS} FROM files{where} ORDER BY created_at, file_id"
+        return [_file(r) for r in self._query(sql, params)]

@@ -46,6 +46,14 @@ def find_minio_binary() -> Path | None:
     return Path(on_path) if on_path else None
 
 
+def minio_missing_reason() -> str | None:
+    """Why MinIO tests cannot run here, or None. Under CI the binary is installed by
+    ``scripts/bootstrap.sh --dev``, so its absence is a failure, not a skip."""
+    if find_minio_binary() is not None:
+        return None
+    return "MinIO binary not found: run scripts/install-minio.sh or set NSIGHT_LAB_MINIO"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -17,14 +17,14 @@ import pytest
 
 from nsight_lab.agent.transfer import sha256_file, upload_parts
 from nsight_lab.storage import MIN_PART_SIZE, verify_object
-from tests.support.minio import MinioServer, find_minio_binary
+from tests.support.minio import MinioServer
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        find_minio_binary() is None, reason="MinIO binary not found: run scripts/install-minio.sh"
-    ),
-]
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(autouse=True)
+def _needs_minio(minio_server: MinioServer) -> None:
+    """Same rule as every MinIO test: skip on a laptop without it, fail under CI."""
 
 
 def test_upload_resumes_after_minio_restarts(tmp_path: Path) -> None:
