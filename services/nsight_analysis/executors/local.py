@@ -32,7 +32,14 @@ from nsight_analysis.executors.base import (
     Executor,
     ExecutorContext,
 )
-from nsight_analysis.staging import delete_outputs, stage_reports, upload_log, upload_outputs
+from nsight_analysis.staging import (
+    delete_outputs,
+    scrub,
+    stage_reports,
+    storage_name,
+    upload_log,
+    upload_outputs,
+)
 from nsight_lab.analysis_models import JobInfo, JobState, JobWarning
 from nsight_lab.storage.base import StorageError
 
@@ -325,13 +332,13 @@ class _Slot:
             return
         warnings = [
             JobWarning(
-                file=_storage_name(w["file"], staged.keys),
-                problem=_scrub(w["problem"], staged.keys),
+                file=storage_name(w["file"], staged.keys),
+                problem=scrub(w["problem"], staged.keys),
             )
             for w in answer.get("warnings", [])
         ]
         if not answer.get("ok"):
-            self._end(job, JobState.FAILED, _scrub(str(answer.get("error")), staged.keys), warnings)
+            self._end(job, JobState.FAILED, scrub(str(answer.get("error")), staged.keys), warnings)
             return
         ctx.db.set_progress(job.job_id, phase="uploading")
         try:
@@ -366,18 +373,6 @@ class _Slot:
             return  # keep the local folder: it holds the only copy of the log
         ctx.db.finish(job.job_id, state, error=error, warnings=warnings)
         shutil.rmtree(ctx.job_dir(job.job_id), ignore_errors=True)
-
-
-def _storage_name(path: str, keys: dict[str, str]) -> str:
-    resolved = str(Path(path).resolve())
-    return keys.get(resolved, keys.get(path, Path(path).name))
-
-
-def _scrub(text: str, keys: dict[str, str]) -> str:
-    """Name reports by their storage key rather than the worker's scratch path."""
-    for local, key in keys.items():
-        text = text.replace(local, key)
-    return text
 
 
 class LocalExecutor(Executor):
