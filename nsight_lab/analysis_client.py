@@ -147,9 +147,10 @@ class AnalysisClient:
         """Fetch one output by its presigned URL (no bearer token goes to storage)."""
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
+        url, headers = self.config.storage_request(output.url)
         try:
             with httpx.stream(
-                "GET", output.url, timeout=60.0, verify=self.config.ca_cert or True
+                "GET", url, headers=headers, timeout=60.0, verify=self.config.ca_cert or True
             ) as response:
                 if response.status_code >= 400:
                     response.read()

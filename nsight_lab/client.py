@@ -246,9 +246,10 @@ class CoordinatorClient:
     def _stream(self, url: str) -> Iterator[httpx.Response]:
         # Presigned URLs carry their own authorization; never forward our bearer token
         # to object storage.
+        target, headers = self.config.storage_request(url)
         try:
             with httpx.stream(
-                "GET", url, timeout=60.0, verify=self.config.ca_cert or True
+                "GET", target, headers=headers, timeout=60.0, verify=self.config.ca_cert or True
             ) as response:
                 if response.status_code >= 400:
                     response.read()

@@ -11,6 +11,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,6 +38,16 @@ class AuthSettings(BaseModel):
     token_endpoint: str | None = None
 
 
+class PortForwardSpec(BaseModel):
+    """A ``kubectl port-forward`` that ``autoconfigure`` started and later commands keep up."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    command: list[str]
+    local_port: int
+    pid: int | None = None
+
+
 class CliConfig(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -45,6 +56,14 @@ class CliConfig(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     #: CA bundle for a gateway with a self-signed certificate.
     ca_cert: str | None = None
+    #: Storage hosts reached through a local address (``host:port`` -> ``http://127.0.0.1:N``):
+    #: presigned URLs keep naming the in-cluster host they are signed for, and the request
+    #: goes to the forward with that Host header, so the signature still holds.
+    storage_proxies: dict[str, str] = Field(default_factory=dict)
+    #: Port-forwards ``autoconfigure`` set up for a ClusterIP gateway (and its MinIO).
+    port_forwards: list[PortForwardSpec] = Field(default_factory=list)
+    #: Where the configuration came from (``autoconfigure``: namespace/service).
+    source: str | None = None
 
     @property
     def coordinator_url(self) -> str:
@@ -57,6 +76,17 @@ class CliConfig(BaseModel):
 
     def api_key(self) -> str | None:
         return os.environ.get(API_KEY_ENV) or self.auth.apikey
+
+    def storage_request(self, url: str) -> tuple[str, dict[str, str]]:
+        """Where to send a presigned storage request, and the headers that keep it valid."""
+        parts = urlsplit(url)
+        proxy = self.storage_proxies.get(parts.netloc)
+        if proxy is None:
+            return url, {}
+        target = urlsplit(proxy)
+        return urlunsplit(parts._replace(scheme=target.scheme, netloc=target.netloc)), {
+            "Host": parts.netloc
+        }
 
 
 def config_path() -> Path:

@@ -8,8 +8,10 @@ The agent cannot import pydantic; it speaks the same JSON by hand, and
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,9 +78,19 @@ class AgentRegistration(_Model):
     pid: int = Field(..., ge=0)
     collector: str = Field(..., min_length=1, max_length=64)
     agent_version: str = ""
+    #: Per collector, whether it can record on this machine and what fixes it
+    #: (``nsight_lab.agent.preflight``); older agents send none.
+    preflight: dict[str, Any] | None = None
     #: Set when an agent re-registers after a coordinator restart or network loss, so
     #: it keeps its identity (and its pending commands) instead of becoming a new one.
     agent_id: str | None = None
+
+    @field_validator("preflight")
+    @classmethod
+    def _small_preflight(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value, default=str)) > 16384:
+            raise ValueError("preflight: at most 16 KiB of JSON")
+        return value
 
 
 class AgentRegistered(_Model):
@@ -101,6 +113,7 @@ class AgentInfo(_Model):
     state: AgentState
     registered_at: datetime
     last_seen: datetime
+    preflight: dict[str, Any] | None = None
 
 
 # --- commands (coordinator -> agent) -------------------------------------------------

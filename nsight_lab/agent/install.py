@@ -21,15 +21,30 @@ import stat
 import sys
 from pathlib import Path
 
+from nsight_lab.agent.collectors.pyspy import find_pyspy as collector_pyspy
+
 PACKAGE = Path(__file__).resolve().parents[1]
 BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap"
 
 
 def find_pyspy() -> str | None:
-    beside = Path(sys.executable).with_name("py-spy")
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("py-spy")
+    """The py-spy binary itself: a copied launcher script (a pyenv shim) would not run
+    in another image, so only an ELF executable counts."""
+    candidates = [
+        collector_pyspy(),
+        str(Path(sys.base_prefix) / "bin" / "py-spy"),
+        str(Path(sys.executable).resolve().with_name("py-spy")),
+    ]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            with open(candidate, "rb") as handle:
+                if handle.read(4) == b"\x7fELF":
+                    return candidate
+        except OSError:
+            continue
+    return None
 
 
 def install(dest: Path) -> list[Path]:

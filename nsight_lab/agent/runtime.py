@@ -157,6 +157,7 @@ class Agent:
         self._upload_wake = threading.Event()
         self._registered = threading.Event()
         self._agent_id: str | None = None
+        self._preflight_cache: dict[str, Any] | None = None
         self._connected = False
         self._poll_timeout_s = config.poll_timeout_s or 25.0
         #: Highest command seq handed to the executor: acted on, never polled again.
@@ -287,9 +288,36 @@ class Agent:
             "collector": self._collector_name,
             "agent_version": AGENT_VERSION,
         }
+        preflight = self._preflight()
+        if preflight is not None:
+            body["preflight"] = preflight
         if self._agent_id:
             body["agent_id"] = self._agent_id
         return body
+
+    def _preflight(self) -> dict[str, Any] | None:
+        """What can record here (checked once; never lets a check stop registration)."""
+        if self._preflight_cache is None:
+            try:
+                from nsight_lab.agent.collectors.nsys import find_nsys
+                from nsight_lab.agent.collectors.pyspy import find_pyspy
+                from nsight_lab.agent.preflight import check
+
+                self._preflight_cache = check(
+                    pyspy=find_pyspy(self.config.pyspy_path), nsys=find_nsys(self.config.nsys_path)
+                )
+                for name, result in self._preflight_cache.items():
+                    if not result["ok"] and name == self._collector_name:
+                        log.warning(
+                            "%s cannot record here: %s (fix: %s)",
+                            name,
+                            "; ".join(result["missing"]),
+                            result["fix"],
+                        )
+            except Exception:
+                log.debug("pre-flight check failed", exc_info=True)
+                self._preflight_cache = {}
+        return self._preflight_cache or None
 
     def _register(self) -> None:
         answer = self.client.request("POST", "agents", self._registration())

@@ -1,8 +1,8 @@
 """nsight-lab: profile GPU and Python workloads across many processes, then analyse.
 
 \b
-Profiling:  configure, session-begin, profiler-start, profiler-stop, session-end,
-            sessions, ls, download, status
+Profiling:  autoconfigure, configure, session-begin, profiler-start, profiler-stop,
+            session-end, sessions, ls, download, status
 Workloads:  run -- CMD..., attach PID
 Analysis:   analysis list|info|run|reports ... (jobs on the services)
             recipe list|info|run (offline, on files you have)
@@ -17,6 +17,7 @@ import click
 
 from nsight_lab import __version__
 from nsight_lab.cli.analysis_cmd import analysis_group
+from nsight_lab.cli.autoconfigure_cmd import autoconfigure
 from nsight_lab.cli.context import CliContext
 from nsight_lab.cli.output import CliFailure
 from nsight_lab.cli.profiling import COMMANDS as PROFILING_COMMANDS
@@ -58,6 +59,7 @@ cli.add_command(demo)
 cli.add_command(run)
 cli.add_command(attach)
 cli.add_command(analysis_group, "analysis")
+cli.add_command(autoconfigure)
 
 
 def _register_recipe_group() -> None:

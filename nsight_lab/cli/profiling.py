@@ -280,6 +280,13 @@ def status(cli: CliContext) -> None:
                 for a in tag_status.agents
             ],
         )
+        for agent in tag_status.agents:
+            check = (agent.preflight or {}).get(agent.collector)
+            if isinstance(check, dict) and not check.get("ok", True):
+                cli.printer.console.print(
+                    f"[yellow]{agent.instance}: {agent.collector} cannot record: "
+                    f"{'; '.join(check.get('missing') or [])}.[/yellow] Fix: {check.get('fix')}"
+                )
         session = tag_status.active_session
         if session is None:
             cli.printer.console.print("No active session.")

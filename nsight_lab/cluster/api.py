@@ -11,6 +11,7 @@ discovery round trips are needed.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,9 +54,14 @@ KINDS: dict[tuple[str, str], KindInfo] = {
     ("v1", "PersistentVolumeClaim"): KindInfo("persistentvolumeclaims"),
     ("v1", "Event"): KindInfo("events"),
     ("apps/v1", "Deployment"): KindInfo("deployments"),
+    ("apps/v1", "DaemonSet"): KindInfo("daemonsets"),
     ("batch/v1", "Job"): KindInfo("jobs"),
     ("rbac.authorization.k8s.io/v1", "Role"): KindInfo("roles"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): KindInfo("rolebindings"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): KindInfo("clusterroles", namespaced=False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): KindInfo(
+        "clusterrolebindings", namespaced=False
+    ),
     ("networking.k8s.io/v1", "NetworkPolicy"): KindInfo("networkpolicies"),
     ("coordination.k8s.io/v1", "Lease"): KindInfo("leases"),
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): KindInfo(
@@ -73,7 +79,8 @@ for _kind in all_kinds():
 def path_of(
     api_version: str, kind: str, namespace: str | None = None, name: str | None = None
 ) -> str:
-    """The REST path of a collection (no ``name``) or of one object."""
+    """The REST path of a collection (no ``name``; every namespace's without ``namespace``)
+    or of one object."""
     try:
         info = KINDS[(api_version, kind)]
     except KeyError:
@@ -82,10 +89,10 @@ def path_of(
         ) from None
     root = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     parts = [root]
-    if info.namespaced:
-        if not namespace:
-            raise ValueError(f"{kind} is namespaced: a namespace is needed")
+    if info.namespaced and namespace:
         parts.append(f"namespaces/{quote(namespace, safe='')}")
+    elif info.namespaced and name is not None:
+        raise ValueError(f"{kind} is namespaced: a namespace is needed")
     parts.append(info.plural)
     if name is not None:
         parts.append(quote(name, safe=""))
@@ -271,14 +278,16 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
             "the Kubernetes client is not installed: pip install 'nsight-lab[cluster]'"
         ) from None
     configuration = client.Configuration()
+    # Read $KUBECONFIG now: the kubernetes package reads it once, at its import.
+    path = kubeconfig or os.environ.get("KUBECONFIG") or None
     try:
         if kubeconfig is None and context is None:
             try:
                 config.load_incluster_config(client_configuration=configuration)
             except config.ConfigException:
-                config.load_kube_config(client_configuration=configuration)
+                config.load_kube_config(path, client_configuration=configuration)
         else:
-            config.load_kube_config(kubeconfig, context=context, client_configuration=configuration)
+            config.load_kube_config(path, context=context, client_configuration=configuration)
     except (config.ConfigException, OSError) as exc:
         raise ClusterUnavailable(
             f"no Kubernetes configuration found ({exc}); set KUBECONFIG or pass --kubeconfig"

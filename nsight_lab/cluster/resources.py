@@ -9,10 +9,12 @@ validation, all through :mod:`nsight_operator.crds`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from nsight_lab.gateway.spec import GatewaySpec
 
 #: The product's API group, so its manifests apply unchanged (docs/ARCHITECTURE.md).
 GROUP = "nvidia.com"
@@ -337,10 +339,12 @@ class Kinds:
     CLOUD_UI = Kind("NsightCloudUI", CloudUISpec, short_names=("nsui",), columns=(_URL,))
     TENANT_OPERATOR = Kind("NsightTenantOperator", TenantOperatorSpec, short_names=("nsto",))
     STREAMER = Kind("NsightStreamer", StreamerSpec, short_names=("nsst",))
-    #: Filled in by :func:`all_kinds` (the spec model lives in ``nsight_lab.gateway``).
-    GATEWAY_COLUMNS: ClassVar[tuple[tuple[str, str, str], ...]] = (
-        ("Service", "string", ".spec.service.type"),
-        _URL,
+    #: The gateway's spec is the renderer's input model (``nsight_lab.gateway``).
+    GATEWAY = Kind(
+        "NsightGateway",
+        GatewaySpec,
+        short_names=("nsgw",),
+        columns=(("Service", "string", ".spec.service.type"), _URL),
     )
 
 
@@ -350,6 +354,7 @@ def all_kinds() -> list[Kind]:
         Kinds.STORAGE,
         Kinds.COORDINATOR,
         Kinds.ANALYSIS,
+        Kinds.GATEWAY,
         Kinds.PROFILE_CONFIG,
         Kinds.CLOUD_UI,
         Kinds.TENANT_OPERATOR,

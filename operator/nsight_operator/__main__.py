@@ -44,8 +44,10 @@ class Operator:
         )
         self.stop = asyncio.Event()
         self.exit_code = 0
+        self.handlers = Handlers(kube, self.reconciler, settings)
         self._kopf_stop: asyncio.Event | None = None
         self._kopf_task: asyncio.Task[None] | None = None
+        self._resync_task: asyncio.Task[None] | None = None
 
     # --- webhook -------------------------------------------------------------------------
 
@@ -73,8 +75,19 @@ class Operator:
     def _registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
         kopf.on.login(registry=registry)(kopf.login_via_client)
-        Handlers(self.kube, self.reconciler, self.settings).register(registry)
+        self.handlers.register(registry)
         return registry
+
+    async def _resync(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.resync_s)
+            if stop.is_set():
+                return
+            try:
+                await asyncio.to_thread(self.handlers.resync_all)
+            except Exception:
+                log.exception("periodic resync failed; retrying at the next one")
 
     async def start_reconciling(self) -> None:
         if self._kopf_task is not None:
@@ -93,6 +106,7 @@ class Operator:
                 stop_flag=self._kopf_stop,
             )
         )
+        self._resync_task = asyncio.create_task(self._resync(self._kopf_stop))
         log.info("reconciling %s", ", ".join(namespaces) if namespaces else "all namespaces")
 
     async def stop_reconciling(self) -> None:
@@ -101,7 +115,10 @@ class Operator:
         self._kopf_stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._kopf_task, 30)
-        self._kopf_task = None
+        if self._resync_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._resync_task, 30)
+        self._kopf_task = self._resync_task = None
 
     # --- everything ---------------------------------------------------------------------
 

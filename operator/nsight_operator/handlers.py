@@ -1,7 +1,7 @@
 """The kopf handlers: when to reconcile, for every kind the operator serves.
 
 Reconciles are triggered by a change of the resource (or the operator starting), by
-a timer (``resync_s``, which also repairs drift no event announced), by the deletion
+a periodic resync (``resync_s``, which also repairs drift no event announced), by the deletion
 or status change of an object the operator made (a deleted Service comes back within
 moments), and by a dependency turning Ready (storage before coordinator before
 analysis before gateway), so a fresh install converges without waiting for timers.
@@ -10,6 +10,7 @@ Every trigger runs the same idempotent :meth:`Reconciler.reconcile` on a fresh r
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import threading
 from collections.abc import Mapping
@@ -32,7 +33,7 @@ DEPENDENTS: dict[str, tuple[str, ...]] = {
     "NsightCoordinator": ("NsightAnalysis", "NsightGateway"),
     "NsightAnalysis": ("NsightGateway",),
     "NsightCloudUI": ("NsightGateway",),
-    "NsightGateway": ("NsightCloudUI",),
+    "NsightGateway": ("NsightCloudUI", "NsightCoordinator", "NsightAnalysis"),
 }
 #: Kinds of objects the operator makes, watched so that deletion or drift is repaired.
 CHILD_KINDS = (
@@ -62,6 +63,8 @@ class Handlers:
         # of the same resource from interleaving their applies and status writes.
         self._locks: dict[tuple[str, str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        #: Per child uid, what was last seen of it (see :meth:`_worth_it`).
+        self._seen: dict[str, tuple[Any, ...]] = {}
 
     def _lock(self, key: tuple[str, str, str]) -> threading.Lock:
         with self._locks_guard:
@@ -87,8 +90,35 @@ class Handlers:
             for item in self.kube.list(kind.api_version, kind.kind, namespace):
                 self.reconcile(kind, namespace, item["metadata"]["name"], cascade=False)
 
+    def _worth_it(self, event: Mapping[str, Any]) -> bool:
+        """Whether a child's event can change what its owner reports or needs.
+
+        A deletion always does; so does an edit of a Deployment's spec (its generation
+        moves) or a change in how many of its replicas are available. The stream of
+        other status updates does not, and reacting to each would keep the operator
+        busy reconciling owners that need nothing.
+        """
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        meta = obj.get("metadata") or {}
+        uid = meta.get("uid", "")
+        if kind == "DELETED":
+            self._seen.pop(uid, None)
+            return True
+        summary: tuple[Any, ...] = (meta.get("resourceVersion"),)
+        if obj.get("kind") == "Deployment":
+            status = obj.get("status") or {}
+            summary = (meta.get("generation"), status.get("availableReplicas") or 0)
+        with self._locks_guard:
+            before = self._seen.get(uid)
+            self._seen[uid] = summary
+        # The first sighting (the watch's initial listing) is the periodic resync's job.
+        return before is not None and before != summary
+
     def on_child_event(self, event: Mapping[str, Any], **_: Any) -> None:
         """A Deployment, Service, Secret or ConfigMap we made changed or went away."""
+        if not self._worth_it(event):
+            return
         obj = event.get("object") or {}
         for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
             api_version = ref.get("apiVersion", "")
@@ -133,13 +163,29 @@ class Handlers:
             (kopf.on.update, "update"),
         ):
             decorator(**selector, registry=registry, id=f"{kind.singular}-{suffix}")(changed)
-        kopf.timer(
-            **selector,
-            interval=self.settings.resync_s,
-            initial_delay=self.settings.resync_s,
-            registry=registry,
-            id=f"{kind.singular}-resync",
-        )(changed)
+
+    def resync_all(self) -> int:
+        """Reconcile every resource once (the periodic repair of drift no event announced).
+
+        A loop of our own rather than kopf timers: those put a finalizer on every
+        resource, and a resource with a finalizer cannot be deleted while the operator
+        is down (``helm uninstall`` would hang on its own resources).
+        """
+        count = 0
+        patterns = self.settings.namespaces
+        for kind in all_kinds():
+            for item in self.kube.list(kind.api_version, kind.kind):
+                ns = item["metadata"]["namespace"]
+                if patterns and not any(fnmatch.fnmatchcase(ns, p) for p in patterns):
+                    continue
+                try:
+                    self.reconcile(kind, ns, item["metadata"]["name"])
+                    count += 1
+                except Exception:
+                    log.exception(
+                        "resync of %s %s/%s failed", kind.kind, ns, item["metadata"]["name"]
+                    )
+        return count
 
 
 def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:

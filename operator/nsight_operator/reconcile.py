@@ -31,7 +31,16 @@ from nsight_lab.cluster.resources import (
     Kinds,
     ProfileConfigSpec,
 )
+from nsight_lab.gateway import (
+    GatewaySpec,
+    OidcEndpoints,
+    RenderError,
+    Upstream,
+    Upstreams,
+    discover_oidc,
+)
 from nsight_lab.storage.config import StorageConfigError, parse_storage_config
+from nsight_operator.builders import gateway as gw
 from nsight_operator.builders import services as svc
 from nsight_operator.builders import storage as st
 from nsight_operator.builders.common import MANAGED_BY, Manifest, Owner
@@ -134,6 +143,7 @@ class Reconciler:
             Kinds.COORDINATOR.kind: self._coordinator,
             Kinds.ANALYSIS.kind: self._analysis,
             Kinds.CLOUD_UI.kind: self._cloud_ui,
+            Kinds.GATEWAY.kind: self._gateway,
             Kinds.PROFILE_CONFIG.kind: self._profile_config,
             Kinds.TENANT_OPERATOR.kind: self._unsupported,
             Kinds.STREAMER.kind: self._unsupported,
@@ -408,7 +418,8 @@ class Reconciler:
             storage_secret=storage.secret_name,
             create_bucket=storage.managed_minio,
             images=self.images,
-            trust=self.gateway_trust(owner.namespace),
+            trust=self.gateway_trust(owner.namespace, "coordinator"),
+            listen=self.settings.listen_address,
         )
         self.roll_out(owner, desired, storage.config_hash, out)
         out.status["url"] = svc.service_url(owner, spec.port) + "/api/v1/"
@@ -450,7 +461,8 @@ class Reconciler:
             storage_secret=storage.secret_name,
             coordinator_url=url,
             images=self.images,
-            trust=self.gateway_trust(owner.namespace),
+            trust=self.gateway_trust(owner.namespace, "analysis"),
+            listen=self.settings.listen_address,
         )
         self.roll_out(owner, desired, storage.config_hash, out)
         out.status["url"] = svc.service_url(owner, spec.port) + "/api/v1/"
@@ -461,7 +473,12 @@ class Reconciler:
         desired: list[Manifest] = []
         if spec.enabled:
             desired = svc.cloud_ui_objects(
-                spec, owner, gateway_url=self.gateway_url(owner.namespace), images=self.images
+                spec,
+                owner,
+                gateway_url=self.gateway_url(owner.namespace),
+                images=self.images,
+                api_key_secret=self.ui_api_key(owner.namespace),
+                listen=self.settings.listen_address,
             )
             self.apply(desired)
         self.prune(owner, desired)
@@ -491,21 +508,306 @@ class Reconciler:
             )
         )
 
-    # --- the gateway's part (filled in by the gateway reconcile) ------------------------
+    # --- the gateway -----------------------------------------------------------------
 
-    def gateway_trust(self, namespace: str) -> svc.GatewayTrust | None:
+    def _gateway(self, owner: Owner, body: Mapping[str, Any], out: Outcome) -> None:
+        spec = GatewaySpec.model_validate(body.get("spec") or {})
+        out.checks.append(Check("SpecValid", True, "Valid"))
+        ns = owner.namespace
+        needed_by = f"NsightGateway {owner.name}"
+        coordinator = self.find_one(Kinds.COORDINATOR, ns, None, needed_by)
+        analysis = self.find_one(Kinds.ANALYSIS, ns, None, needed_by)
+        upstreams = Upstreams(
+            coordinator=self._upstream(coordinator, CoordinatorSpec),
+            analysis=self._upstream(analysis, AnalysisSpec),
+            ui=self._ui_upstream(ns),
+        )
+        out.checks.append(
+            Check(
+                "UpstreamsFound",
+                True,
+                "Discovered",
+                f"coordinator {coordinator['metadata']['name']}, analysis "
+                f"{analysis['metadata']['name']}"
+                + (f", UI {upstreams.ui.host.split('.')[0]}" if upstreams.ui else ""),
+            )
+        )
+        spec, mounts = self._resolve_gateway_secrets(owner, spec, out)
+        self.kube.create_if_absent(gw.new_shared_secret(owner))
+        shared = (self.kube.secret_data(gw.shared_secret_name(owner.name), ns) or {}).get(
+            gw.SHARED_SECRET_KEY, b""
+        )
+        oidc = self._oidc(spec, out)
+        try:
+            desired = gw.gateway_objects(
+                spec,
+                owner,
+                upstreams=upstreams,
+                shared_secret=shared.decode(),
+                mounts=mounts,
+                images=self.images,
+                oidc=oidc,
+                listen_address=self.settings.listen_address,
+            )
+        except RenderError as exc:
+            raise DependencyNotReady(
+                Check("ConfigRendered", False, "InvalidGatewayConfig", str(exc))
+            ) from None
+        out.checks.append(Check("ConfigRendered", True, "Rendered", "Envoy bootstrap rendered"))
+        self.apply(desired)
+        self.prune(owner, desired)
+        out.checks.append(self.deployment_check(ns, owner.name))
+        out.status["url"] = gw.gateway_url(spec, owner.name, ns)
+
+    def _upstream(
+        self, found: Mapping[str, Any], model: type[CoordinatorSpec] | type[AnalysisSpec]
+    ) -> Upstream:
+        meta = found["metadata"]
+        port = model.model_validate(found.get("spec") or {}).port
+        return Upstream(f"{meta['name']}.{meta['namespace']}.svc", port)
+
+    def _ui_upstream(self, namespace: str) -> Upstream | None:
+        kind = Kinds.CLOUD_UI
+        for item in self.kube.list(kind.api_version, kind.kind, namespace):
+            spec = CloudUISpec.model_validate(item.get("spec") or {})
+            if spec.enabled:
+                return Upstream(f"{item['metadata']['name']}.{namespace}.svc", spec.port)
         return None
+
+    def _secret_keys(
+        self, namespace: str, name: str, keys: Sequence[str], check: str, field: str
+    ) -> dict[str, bytes]:
+        data = self.kube.secret_data(name, namespace)
+        if data is None:
+            raise DependencyNotReady(
+                Check(
+                    check,
+                    False,
+                    "SecretNotFound",
+                    f"{field}: Secret {name} does not exist in {namespace}",
+                )
+            )
+        missing = [k for k in keys if not data.get(k)]
+        if missing:
+            raise DependencyNotReady(
+                Check(
+                    check,
+                    False,
+                    "SecretKeyMissing",
+                    f"{field}: Secret {name} has no {' or '.join(missing)} "
+                    f"(it has: {', '.join(sorted(data)) or 'no keys'})",
+                )
+            )
+        return data
+
+    def _resolve_gateway_secrets(
+        self, owner: Owner, spec: GatewaySpec, out: Outcome
+    ) -> tuple[GatewaySpec, gw.Mounts]:
+        """Check every referenced Secret and turn references into what the renderer reads."""
+        ns = owner.namespace
+        tls_secret = jwks_secret = oauth2_secret = None
+        jwks_key = gw.DEFAULT_JWKS_KEY
+        if spec.tls_secret_ref is not None:
+            name = spec.tls_secret_ref.name
+            data = self._secret_keys(ns, name, ["tls.crt", "tls.key"], "TLSReady", "tlsSecretRef")
+            problem = tls_problem(data["tls.crt"], data["tls.key"])
+            if problem:
+                raise DependencyNotReady(
+                    Check("TLSReady", False, "InvalidCertificate", f"Secret {name}: {problem}")
+                )
+            tls_secret = name
+            out.checks.append(
+                Check("TLSReady", True, "SecretValid", f"serving the certificate in {name}")
+            )
+        auth = spec.authentication
+        apikey = auth.apikey
+        if apikey.enabled and apikey.key_secret_ref is not None:
+            ref = apikey.key_secret_ref
+            key_name = ref.key or gw.DEFAULT_APIKEY_KEY
+            data = self._secret_keys(
+                ns, ref.name, [key_name], "AuthReady", "authentication.apikey.keySecretRef"
+            )
+            value = data[key_name].decode().strip()
+            try:
+                apikey = apikey.model_copy(update={"key": value, "key_secret_ref": None})
+                type(apikey).model_validate(apikey.model_dump(by_alias=True))
+            except ValidationError as exc:
+                raise DependencyNotReady(
+                    Check(
+                        "AuthReady",
+                        False,
+                        "InvalidApiKey",
+                        f"Secret {ref.name} key {key_name}: {_describe(exc)}",
+                    )
+                ) from None
+            auth = auth.model_copy(update={"apikey": apikey})
+        if auth.jwt.enabled:
+            text = auth.jwt.verification_jwks
+            where = "authentication.jwt.verificationJwks"
+            if auth.jwt.jwks_secret_ref is not None:
+                ref = auth.jwt.jwks_secret_ref
+                jwks_key = ref.key or gw.DEFAULT_JWKS_KEY
+                data = self._secret_keys(
+                    ns, ref.name, [jwks_key], "AuthReady", "authentication.jwt.jwksSecretRef"
+                )
+                text, where, jwks_secret = (
+                    data[jwks_key].decode(errors="replace"),
+                    f"Secret {ref.name} key {jwks_key}",
+                    ref.name,
+                )
+            if text is not None:
+                problem = jwks_problem(text)
+                if problem:
+                    raise DependencyNotReady(
+                        Check("AuthReady", False, "InvalidJWKS", f"{where}: {problem}")
+                    )
+        if auth.oauth2.enabled and auth.oauth2.client_secret_ref is not None:
+            oauth_ref = auth.oauth2.client_secret_ref
+            self._secret_keys(
+                ns,
+                oauth_ref.name,
+                ["client_secret.key", "hmac.key"],
+                "AuthReady",
+                "authentication.oauth2.clientSecretRef",
+            )
+            oauth2_secret = oauth_ref.name
+        spec = spec.model_copy(update={"authentication": auth})
+        modes = ", ".join(auth.modes) or "none (open: development only)"
+        out.checks.append(Check("AuthReady", True, "Resolved", f"authentication: {modes}"))
+        mounts = gw.Mounts(
+            tls_secret=tls_secret, jwks_secret=jwks_secret, oauth2_secret=oauth2_secret
+        )
+        return gw.with_files(spec, mounts, jwks_key=jwks_key), mounts
+
+    def _oidc(self, spec: GatewaySpec, out: Outcome) -> OidcEndpoints | None:
+        oauth2 = spec.authentication.oauth2
+        if not oauth2.enabled or (
+            oauth2.authorization_endpoint and oauth2.token_endpoint and oauth2.jwks_uri
+        ):
+            return None
+        if not oauth2.issuer:
+            raise DependencyNotReady(
+                Check(
+                    "AuthReady", False, "IssuerMissing", "authentication.oauth2.issuer is required"
+                )
+            )
+        try:
+            return discover_oidc(oauth2.issuer)
+        except Exception as exc:
+            raise DependencyNotReady(
+                Check(
+                    "OIDCDiscovered",
+                    False,
+                    "DiscoveryFailed",
+                    f"{oauth2.issuer}/.well-known/openid-configuration: {exc}; or set "
+                    "authorizationEndpoint, tokenEndpoint and jwksUri in the spec",
+                )
+            ) from None
+
+    def gateway(self, namespace: str) -> tuple[str, GatewaySpec] | None:
+        """The namespace's NsightGateway (name, spec), if it has one (the first by name)."""
+        kind = Kinds.GATEWAY
+        items = sorted(
+            self.kube.list(kind.api_version, kind.kind, namespace),
+            key=lambda i: i["metadata"]["name"],
+        )
+        for item in items:
+            try:
+                return item["metadata"]["name"], GatewaySpec.model_validate(item.get("spec") or {})
+            except ValidationError:
+                continue
+        return None
+
+    def gateway_trust(self, namespace: str, service: str) -> svc.GatewayTrust | None:
+        found = self.gateway(namespace)
+        if found is None:
+            return None
+        name, spec = found
+        prefix = (
+            spec.routing.coordinator_prefix
+            if service == "coordinator"
+            else spec.routing.analysis_prefix
+        )
+        return svc.GatewayTrust(
+            env_name=gw.SHARED_SECRET_ENV,
+            secret_name=gw.shared_secret_name(name),
+            secret_key=gw.SHARED_SECRET_KEY,
+            root_path=prefix.rstrip("/"),
+        )
 
     def gateway_url(self, namespace: str) -> str | None:
-        return None
+        found = self.gateway(namespace)
+        return gw.gateway_url(found[1], found[0], namespace) if found else None
+
+    def ui_api_key(self, namespace: str) -> tuple[str, str] | None:
+        """(Secret, key) of the namespace's gateway API key, when it asks for one."""
+        found = self.gateway(namespace)
+        if found is None:
+            return None
+        apikey = found[1].authentication.apikey
+        if not apikey.enabled or apikey.key_secret_ref is None:
+            return None
+        return apikey.key_secret_ref.name, apikey.key_secret_ref.key or gw.DEFAULT_APIKEY_KEY
 
     def agent_coordinator_url(self) -> str | None:
         """The coordinator URL injected agents use (the chart's override, else the gateway's)."""
-        return self.settings.agent_coordinator_url
+        if self.settings.agent_coordinator_url:
+            return self.settings.agent_coordinator_url
+        namespace = self.settings.gateway_namespace or self.settings.namespace
+        found = self.gateway(namespace)
+        if found is None:
+            return None
+        name, spec = found
+        return gw.gateway_url(spec, name, namespace) + spec.routing.coordinator_prefix + "api/v1/"
 
     def agent_auth(self) -> AgentAuth | None:
         """The Secret holding the key agents present, when the gateway asks for one."""
-        return None
+        namespace = self.settings.gateway_namespace or self.settings.namespace
+        ref = self.ui_api_key(namespace)
+        return AgentAuth(ref[0], namespace, ref[1]) if ref else None
+
+
+def tls_problem(cert_pem: bytes, key_pem: bytes) -> str | None:
+    """Why ``tls.crt``/``tls.key`` cannot serve TLS, or None."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return "tls.crt is not a PEM certificate"
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return "tls.key is not an unencrypted PEM private key"
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.PEM
+    if cert.public_key().public_bytes(encoding, public) != key.public_key().public_bytes(
+        encoding, public
+    ):
+        return "tls.key does not belong to the certificate in tls.crt"
+    return None
+
+
+def jwks_problem(text: str) -> str | None:
+    """Why a JWKS cannot verify tokens, or None."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    keys = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(keys, list) or not keys:
+        return 'not a JWK set: expected {"keys": [...]} with at least one key'
+    for i, key in enumerate(keys):
+        if not isinstance(key, dict) or "kty" not in key:
+            return f"keys[{i}] has no kty"
+        if key["kty"] == "RSA" and not {"n", "e"} <= set(key):
+            return f"keys[{i}]: an RSA key needs n and e"
+        if key["kty"] == "EC" and not {"crv", "x", "y"} <= set(key):
+            return f"keys[{i}]: an EC key needs crv, x and y"
+    return None
 
 
 def profile_config_problems(spec: ProfileConfigSpec) -> list[str]:

@@ -31,6 +31,9 @@ class OperatorSettings(BaseSettings):
     #: Image of the services and of the agent's init container.
     image: str = DEFAULT_IMAGE
     image_pull_policy: str | None = None
+    #: The address services and the gateway bind inside their Pods ("::" on IPv6-only
+    #: clusters; tests that run Pods as local processes use 127.0.0.1).
+    listen_address: str = "0.0.0.0"
     #: How often every resource is reconciled again (drift is also fixed on events).
     resync_s: float = Field(30.0, gt=0)
 

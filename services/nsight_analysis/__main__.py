@@ -25,6 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("analysis-data"))
     parser.add_argument("--storage-config", type=Path, default=None, help="storage-config.yaml.")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--root-path",
+        default="",
+        help="The prefix a gateway routes by (/coordinator), so URLs built here carry it.",
+    )
     args = parser.parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     key_hex = os.environ.get("NSIGHT_LAB_SIGNING_KEY")
@@ -42,7 +47,14 @@ def main(argv: list[str] | None = None) -> None:
     }
     settings = AnalysisSettings(**overrides)
     app = create_app(settings, store)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        root_path=args.root_path,
+        lifespan="on",
+    )
 
 
 if __name__ == "__main__":

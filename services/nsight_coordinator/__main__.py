@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("coordinator-data"))
     parser.add_argument("--log-level", default="warning")
     parser.add_argument(
+        "--root-path",
+        default="",
+        help="The prefix a gateway routes by (/coordinator), so URLs built here carry it.",
+    )
+    parser.add_argument(
         "--storage-config", type=Path, default=None, help="storage-config.yaml (S3 or local)."
     )
     parser.add_argument(
@@ -53,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        root_path=args.root_path,
         timeout_graceful_shutdown=5,
         backlog=4096,
     )

@@ -14,6 +14,7 @@ its event loop (queries take microseconds), and the lock keeps threads that call
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections.abc import Iterable
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS agents (
     registered_at REAL NOT NULL,
     last_seen REAL NOT NULL,
     last_seq INTEGER NOT NULL DEFAULT 0,
-    last_acked_seq INTEGER NOT NULL DEFAULT 0
+    last_acked_seq INTEGER NOT NULL DEFAULT 0,
+    preflight TEXT
 );
 CREATE INDEX IF NOT EXISTS agents_by_tag ON agents(tag, state);
 
@@ -199,6 +201,7 @@ class AgentRow:
     last_seen: float
     last_seq: int
     last_acked_seq: int
+    preflight: str | None = None
 
     def info(self, last_seen: float | None = None) -> AgentInfo:
         return AgentInfo(
@@ -212,6 +215,7 @@ class AgentRow:
             state=self.state,
             registered_at=to_datetime(self.registered_at),
             last_seen=to_datetime(max(self.last_seen, last_seen or 0.0)),
+            preflight=json.loads(self.preflight) if self.preflight else None,
         )
 
 
@@ -245,7 +249,7 @@ class AckResult:
 
 _AGENT_COLS = (
     "agent_id, tag, process_name, instance, host, pid, collector, agent_version, state, "
-    "registered_at, last_seen, last_seq, last_acked_seq"
+    "registered_at, last_seen, last_seq, last_acked_seq, preflight"
 )
 _UPLOAD_COLS = (
     "upload_id, key, filename, agent_id, session_id, collection_id, original_filename, size, "
@@ -301,6 +305,10 @@ class Database(SQLiteFile):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
+        with self.transaction() as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(agents)")}
+            if "preflight" not in columns:  # a state file from before pre-flights
+                conn.execute("ALTER TABLE agents ADD COLUMN preflight TEXT")
 
     # -- agents ---------------------------------------------------------------------
 
@@ -309,12 +317,13 @@ class Database(SQLiteFile):
         with self.transaction() as conn:
             conn.execute(
                 f"""INSERT INTO agents ({_AGENT_COLS})
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ONLINE', ?, ?, 0, 0)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ONLINE', ?, ?, 0, 0, ?)
                 ON CONFLICT(agent_id) DO UPDATE SET
                     tag=excluded.tag, process_name=excluded.process_name,
                     instance=excluded.instance, host=excluded.host, pid=excluded.pid,
                     collector=excluded.collector, agent_version=excluded.agent_version,
-                    state='ONLINE', last_seen=excluded.last_seen""",
+                    state='ONLINE', last_seen=excluded.last_seen,
+                    preflight=excluded.preflight""",
                 (
                     agent_id,
                     reg.tag,
@@ -326,6 +335,7 @@ class Database(SQLiteFile):
                     reg.agent_version,
                     now,
                     now,
+                    json.dumps(reg.preflight) if reg.preflight is not None else None,
                 ),
             )
             row = conn.execute(

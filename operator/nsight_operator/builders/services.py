@@ -47,11 +47,14 @@ class Images:
 
 @dataclass(frozen=True)
 class GatewayTrust:
-    """How a service learns the gateway's shared secret (None while no gateway fronts it)."""
+    """The gateway in front of a service: its shared secret, and the prefix it routes by."""
 
     env_name: str
     secret_name: str
     secret_key: str
+    #: The service's gateway prefix without the trailing slash (``/coordinator``), so
+    #: the URLs it builds carry it (uvicorn's ``--root-path``).
+    root_path: str = ""
 
 
 def service_url(owner: Owner, port: int) -> str:
@@ -123,6 +126,21 @@ def _trust_env(trust: GatewayTrust | None) -> list[dict[str, Any]]:
     return [env_secret(trust.env_name, trust.secret_name, trust.secret_key)]
 
 
+def _server_args(
+    spec: CoordinatorSpec | AnalysisSpec, listen: str, trust: GatewayTrust | None
+) -> list[str]:
+    args = [
+        f"--host={listen}",
+        f"--port={spec.port}",
+        f"--data-dir={DATA_MOUNT}",
+        f"--storage-config={STORAGE_FILE}",
+        f"--log-level={spec.log_level}",
+    ]
+    if trust is not None and trust.root_path:
+        args.append(f"--root-path={trust.root_path}")
+    return args
+
+
 # --- coordinator -----------------------------------------------------------------------
 
 
@@ -145,14 +163,9 @@ def coordinator_objects(
     create_bucket: bool,
     images: Images,
     trust: GatewayTrust | None = None,
+    listen: str = "0.0.0.0",
 ) -> list[Manifest]:
-    args = [
-        "--host=0.0.0.0",
-        f"--port={spec.port}",
-        f"--data-dir={DATA_MOUNT}",
-        f"--storage-config={STORAGE_FILE}",
-        f"--log-level={spec.log_level}",
-    ]
+    args = _server_args(spec, listen, trust)
     if create_bucket:
         args.append("--create-bucket")
     container: dict[str, Any] = {
@@ -188,6 +201,7 @@ def analysis_objects(
     coordinator_url: str,
     images: Images,
     trust: GatewayTrust | None = None,
+    listen: str = "0.0.0.0",
 ) -> list[Manifest]:
     """The service, plus the ServiceAccount and Role that let it run jobs as Kubernetes Jobs."""
     image = image_fields(spec, images.default, images.pull_policy)
@@ -210,13 +224,7 @@ def analysis_objects(
         "name": "analysis",
         **image,
         "command": ["python", "-m", "nsight_analysis"],
-        "args": [
-            "--host=0.0.0.0",
-            f"--port={spec.port}",
-            f"--data-dir={DATA_MOUNT}",
-            f"--storage-config={STORAGE_FILE}",
-            f"--log-level={spec.log_level}",
-        ],
+        "args": _server_args(spec, listen, trust),
         "env": env,
         "volumeMounts": _mounts(),
     }
@@ -272,6 +280,7 @@ def cloud_ui_objects(
     gateway_url: str | None,
     images: Images,
     api_key_secret: tuple[str, str] | None = None,
+    listen: str = "0.0.0.0",
 ) -> list[Manifest]:
     """JupyterLab with the nsight-lab extension; the gateway authenticates users in front of it."""
     env: list[dict[str, Any]] = [
@@ -287,7 +296,7 @@ def cloud_ui_objects(
         **image_fields(spec, images.default, images.pull_policy),
         "command": ["jupyter", "lab"],
         "args": [
-            "--ip=0.0.0.0",
+            f"--ip={listen}",
             f"--port={spec.port}",
             "--no-browser",
             f"--notebook-dir={DATA_MOUNT}",
