@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 extras="."
-[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab,gateway]"
+[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab,gateway,cluster]"
 echo "== installing nsight-lab ($extras)"
 "$PY" -m pip install --quiet --disable-pip-version-check -e "$extras"
 # papermill executes recipe notebooks on the "python3" kernel of this interpreter.
@@ -17,7 +17,11 @@ fi
 if [[ "${1:-}" == "--dev" ]]; then
   bash scripts/install-minio.sh
   # Browser tests drive Debian's Chromium (no browser downloads are possible here).
-  command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+  # (The lock timeout: scripts/install-kube.sh may be installing etcd in the background.)
+  command -v chromium >/dev/null || {
+    apt-get -o DPkg::Lock::Timeout=900 update &&
+      apt-get -o DPkg::Lock::Timeout=900 install -y chromium
+  }
   PYTHON="$PY" bash scripts/build-labextension.sh --no-test --link
 fi
 command -v pyenv >/dev/null 2>&1 && pyenv rehash || true

@@ -6,10 +6,11 @@
 #     kwok-v0.8.0/bin/kwok   kwok-v0.8.0/stages/*.yaml
 #     helm-v3.22.0/bin/helm
 #     kube.env                 (the paths above, as shell assignments; written last)
-# etcd comes from Debian (etcd-server), installed here when `etcd` is missing.
+# etcd comes from Debian (etcd-server), installed here (last) when `etcd` is missing.
 #
-# Nothing is downloaded but Go modules and the Debian package. The apiserver is the long
-# part (about 15 minutes of one core cold); everything builds with `go build -p 2`.
+# Nothing is downloaded but Go modules (1.2 GB) and the Debian package. Cold it costs
+# about 20 minutes of CPU (the apiserver most of it), 2.7 GB peak memory (its link) and
+# a 5 GB build cache, removed at the end; everything builds with `go build -p 2`.
 # Prints the path of kube.env on stdout, so `source "$(scripts/install-kube.sh)"` works.
 #
 # The test suite starts this in the background (scripts/test.sh) and the Kubernetes
@@ -26,6 +27,9 @@ KWOK_DIR="$CACHE/kwok-$KWOK_VERSION"
 HELM_BIN="$CACHE/helm-$HELM_VERSION/bin"
 ENV_FILE="$CACHE/kube.env"
 JOBS="${NSIGHT_LAB_BUILD_JOBS:-2}"
+# The build cache of these builds is ~5 GB and useless once the binaries exist: keep it
+# apart from the user's and remove it after a successful build.
+BUILD_CACHE="$CACHE/go-build-kube"
 log() { echo "install-kube.sh: $*" >&2; }
 
 k8s_minor="${KUBE_VERSION#v1.}"; k8s_minor="${k8s_minor%%.*}"
@@ -35,17 +39,9 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 mkdir -p "$CACHE"
 rm -f "$ENV_FILE.failed"
-trap 'rc=$?; [[ $rc -ne 0 ]] && echo "exit $rc" > "$ENV_FILE.failed"' EXIT
-
-# --- etcd (Debian) ---------------------------------------------------------------
-ETCD="$(command -v etcd || true)"
-if [[ -z "$ETCD" ]]; then
-  log "installing etcd-server from Debian"
-  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server >&2
-  ETCD="$(command -v etcd)"
-fi
+# While this runs, tests that need the control plane wait for it (tests/support/kube_cluster.py).
+echo $$ > "$ENV_FILE.building"
+trap 'rc=$?; rm -f "$ENV_FILE.building"; [[ $rc -ne 0 ]] && echo "exit $rc" > "$ENV_FILE.failed"; exit $rc' EXIT
 
 # --- kube-apiserver, kube-controller-manager, kube-scheduler ----------------------
 want=(kube-apiserver kube-controller-manager kube-scheduler)
@@ -78,7 +74,7 @@ if [[ $missing -eq 1 ]]; then
       ldflags+=" -X k8s.io/component-base/version.$v -X k8s.io/client-go/pkg/version.$v"
     done
     mkdir -p "$KUBE_BIN.tmp"
-    CGO_ENABLED=0 go build -p "$JOBS" -trimpath -ldflags "$ldflags" -o "$KUBE_BIN.tmp/" \
+    GOCACHE="$BUILD_CACHE" CGO_ENABLED=0 go build -p "$JOBS" -trimpath -ldflags "$ldflags" -o "$KUBE_BIN.tmp/" \
       $(printf 'k8s.io/kubernetes/cmd/%s ' "${want[@]}") >&2
   )
   rm -rf "$work" "$KUBE_BIN"
@@ -89,7 +85,7 @@ fi
 if [[ ! -x "$KWOK_DIR/bin/kwok" || ! -d "$KWOK_DIR/stages" ]]; then
   log "building kwok $KWOK_VERSION into $KWOK_DIR"
   mkdir -p "$KWOK_DIR/bin"
-  GOBIN="$KWOK_DIR/bin" CGO_ENABLED=0 go install -p "$JOBS" -trimpath -ldflags "-s -w" \
+  GOBIN="$KWOK_DIR/bin" GOCACHE="$BUILD_CACHE" CGO_ENABLED=0 go install -p "$JOBS" -trimpath -ldflags "-s -w" \
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >&2
   src="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" \
         | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
@@ -108,11 +104,22 @@ if [[ ! -x "$HELM_BIN/helm" ]]; then
   log "building helm $HELM_VERSION into $HELM_BIN"
   mkdir -p "$HELM_BIN"
   h="helm.sh/helm/v3"
-  GOBIN="$HELM_BIN" CGO_ENABLED=0 go install -p "$JOBS" -trimpath -ldflags "-s -w \
+  GOBIN="$HELM_BIN" GOCACHE="$BUILD_CACHE" CGO_ENABLED=0 go install -p "$JOBS" -trimpath -ldflags "-s -w \
     -X $h/internal/version.version=$HELM_VERSION -X $h/internal/version.gitTreeState=clean \
     -X $h/pkg/lint/rules.k8sVersionMajor=1 -X $h/pkg/lint/rules.k8sVersionMinor=$k8s_minor \
     -X $h/pkg/chartutil.k8sVersionMajor=1 -X $h/pkg/chartutil.k8sVersionMinor=$k8s_minor" \
     "$h/cmd/helm@$HELM_VERSION" >&2
+fi
+
+# --- etcd (Debian) ---------------------------------------------------------------
+ETCD="$(command -v etcd || true)"
+if [[ -z "$ETCD" ]]; then
+  log "installing etcd-server from Debian"
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  # Last, and waiting for the dpkg lock: scripts/bootstrap.sh may be installing Chromium.
+  $SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq etcd-server >&2
+  ETCD="$(command -v etcd)"
 fi
 
 cat > "$ENV_FILE.tmp" <<EOF
@@ -125,4 +132,5 @@ NSIGHT_LAB_KWOK_STAGES=$KWOK_DIR/stages
 NSIGHT_LAB_HELM=$HELM_BIN/helm
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"
+rm -rf "$BUILD_CACHE"
 echo "$ENV_FILE"

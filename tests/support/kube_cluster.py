@@ -297,7 +297,7 @@ class ControlPlane:
                 if doc.get("metadata", {}).get("name") == "pod-complete":
                     doc["spec"]["selector"]["matchExpressions"].append(
                         {
-                            "key": '.metadata.labels["nsight-lab.io/kubelet"]',
+                            "key": '.metadata.labels["nsight-lab.io/analysis-job"]',
                             "operator": "DoesNotExist",
                         }
                     )
@@ -351,7 +351,13 @@ class ControlPlane:
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--service-node-port-range=30000-32767",
                 "--allow-privileged=true",
+                # Loopback cannot be the `kubernetes` Service's endpoint; nothing here uses it.
+                "--endpoint-reconciler-type=none",
                 "--profiling=false",
+                # With Debian's etcd 3.4 (no watch progress notifications) the watch cache
+                # delivers events seconds late; operators then react in tens of seconds.
+                # Watches straight from etcd arrive within milliseconds.
+                "--watch-cache=false",
                 "--v=1",
             ],
         )
