@@ -184,6 +184,7 @@ class OidcProvider:
         audience: str = AUDIENCE,
         tags_claim: str = TAGS_CLAIM,
         max_lifetime_s: int = 3600,
+        device_interval_s: int = 1,
     ) -> None:
         if (reason := oidc_provider_missing_reason()) is not None:
             raise OidcProviderError(reason)
@@ -203,6 +204,7 @@ class OidcProvider:
             "users": [user.settings() for user in users],
             "clients": clients if clients is not None else default_clients(gateway_redirect_uris),
             "max_lifetime_s": max_lifetime_s,
+            "device_interval_s": device_interval_s,
         }
         if tls is not None:
             settings["tls"] = {"cert": str(tls[0]), "key": str(tls[1])}

@@ -53,6 +53,9 @@ const DEFAULTS = {
   users: [],
   admin_token: null,
   max_lifetime_s: 3600,
+  // The polling interval announced with a device code (the library announces none,
+  // which means 5 s to clients); tests poll faster.
+  device_interval_s: 1,
 };
 
 function loadSettings(path) {
@@ -243,6 +246,9 @@ function buildProvider() {
     await nextMiddleware();
     const route = ctx.oidc?.route;
     if (route in counters) counters[route] += 1;
+    if (route === 'device_authorization' && ctx.status === 200 && ctx.body) {
+      ctx.body = { ...ctx.body, interval: settings.device_interval_s };
+    }
   });
   return next;
 }
