@@ -149,6 +149,10 @@ def authorization_url(
         "code_challenge_method": pkce.method,
         **client.audience_params(),
     }
+    if "offline_access" in client.scopes:
+        # OIDC Core 11: a refresh token for offline access needs prompt=consent (the
+        # provider may skip showing the page for a client the user already approved).
+        params["prompt"] = "consent"
     return str(httpx.URL(endpoints.authorization_endpoint, params=params))
 
 

@@ -112,7 +112,8 @@ def test_code_flow_with_pkce_through_the_local_callback(
     assert page.status_code == 200 and "Logged in" in page.text
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert json.loads(out)["subject"] == ALICE.username
+    result = json.loads(out)
+    assert result["subject"] == ALICE.username and result["refreshable"] is True
 
 
 def test_a_forged_callback_is_ignored_and_the_real_one_still_works(
