@@ -16,6 +16,8 @@ if ! "$PY" -m jupyter kernelspec list 2>/dev/null | grep -q '^ *python3 '; then
 fi
 if [[ "${1:-}" == "--dev" ]]; then
   bash scripts/install-minio.sh
+  # The OpenID Connect provider the auth tests run (npm ci from its lockfile).
+  bash scripts/install-oidc-provider.sh
   # Browser tests drive Debian's Chromium (no browser downloads are possible here).
   command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
   PYTHON="$PY" bash scripts/build-labextension.sh --no-test --link
