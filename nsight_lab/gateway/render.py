@@ -306,6 +306,9 @@ class _Builder:
             route["request_headers_to_remove"] = ["cookie"]
         if open_route:
             route["typed_per_filter_config"] = self._disabled()
+            # No filter consumed the caller's credential here, so drop it: a presigned
+            # URL needs none, and the service must never see one.
+            route["request_headers_to_remove"] = ["cookie", "authorization"]
         return route
 
     def _disabled(self) -> dict[str, Any]:

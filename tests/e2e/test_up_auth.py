@@ -108,14 +108,24 @@ def test_the_services_port_answers_nothing_without_the_gateway(gated: UpServer) 
         assert "through its gateway" in json.loads(refused.value.read())["detail"]
 
 
+def _parent_and_name(stat: Path) -> tuple[int, str] | None:
+    try:
+        text = stat.read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    return int(text[text.rindex(")") + 2 :].split()[1]), name
+
+
 def test_stopping_up_stops_envoy(tmp_path: Path, keys: Path) -> None:
     server = UpServer(tmp_path / "up", auth="apikey", auth_args=["--apikey-file", str(keys)])
     server.start()
     assert server.proc is not None
-    children = subprocess.run(
-        ["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True
-    ).stdout.split()
-    envoys = [p for p in children if Path(f"/proc/{p}/comm").read_text().strip() == "envoy"]
+    envoys = [
+        stat.parent.name
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if _parent_and_name(stat) == (server.proc.pid, "envoy")
+    ]
     assert len(envoys) == 1, "up should have one Envoy child"
     server.stop()
     assert not Path(f"/proc/{envoys[0]}").exists()

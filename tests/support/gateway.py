@@ -133,7 +133,12 @@ class ServicesUnderTest:
                 gateway=GatewaySettings(secret=SHARED_SECRET, secret_file=None),
             )
         )
-        self.server = BackgroundServer(self.app, "127.0.0.1", self.port)
+        #: Credentials that reached the services on requests Envoy forwarded (any
+        #: Authorization or Cookie header next to the gateway's secret): must stay empty.
+        self.leaked: list[tuple[str, str]] = []
+        self.server = BackgroundServer(
+            _CredentialWatch(self.app, self.leaked), "127.0.0.1", self.port
+        )  # type: ignore[arg-type]
         self.url = self.server.url
 
     def start(self) -> ServicesUnderTest:
@@ -151,6 +156,25 @@ class ServicesUnderTest:
         counts = {name: app.state.tally.admitted_total for name, app in self.apps().items()}
         counts["index"] = self.app.state.tally.admitted_total
         return counts
+
+
+class _CredentialWatch:
+    """Outermost ASGI layer of the services under test: notes credentials that arrive
+    on gateway-forwarded requests, then passes everything on untouched."""
+
+    def __init__(self, app: Any, leaked: list[tuple[str, str]]) -> None:
+        self.app = app
+        self.state = app.state
+        self.leaked = leaked
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            if headers.get("x-nsight-gateway-secret") == SHARED_SECRET:
+                for name in ("authorization", "cookie"):
+                    if name in headers:
+                        self.leaked.append((scope["path"], f"{name}: {headers[name][:40]}"))
+        await self.app(scope, receive, send)
 
 
 class EnvoyUnderTest:

@@ -82,6 +82,10 @@ async def request_upload(
 ) -> UploadPlan:
     """A plan for one report: one PUT, several part PUTs, or nothing if already stored."""
     tenancy.agent(state, caller, body.agent_id)
+    try:
+        part_size_for(body.size, state.settings.part_size)
+    except ObjectTooLarge as exc:
+        raise ServiceError(str(exc), 413) from exc
     collection, agent = state.db.participant_context(body.collection_id, body.agent_id)
     stored = state.db.find_file(body.collection_id, body.agent_id, body.filename, body.sha256)
     if stored is not None:
@@ -98,10 +102,6 @@ async def request_upload(
     if pending is not None:
         # A retried request: same object key and multipart upload, fresh signatures.
         return await run_in_threadpool(_plan, state, request, pending)
-    try:
-        part_size_for(body.size, state.settings.part_size)
-    except ObjectTooLarge as exc:
-        raise ServiceError(str(exc), 413) from exc
     _stem, ext = split_extension(body.filename)
     stub = secrets.token_hex(4)
     filename = report_filename(agent.process_name, agent.tag, agent.instance, stub, ext)

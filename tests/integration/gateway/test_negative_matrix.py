@@ -289,3 +289,24 @@ def test_a_client_cannot_forge_the_identity_or_the_gateways_secret(gateway_world
     answer = send(world, [(m.url, "GET", f"/coordinator/api/v1/sessions/{world.alpha['session_id']}",
                            forged, None)])[0]  # fmt: skip
     assert answer[3] == 404, answer
+
+
+def test_no_key_token_or_cookie_reaches_a_service_or_a_log(gateway_world: World) -> None:
+    """Run last in this file: everything above sent credentials of every kind."""
+    world = gateway_world
+    assert world.services.leaked == [], world.services.leaked[:5]
+    credentials = [
+        h["Authorization"].removeprefix("Bearer ")
+        for m in world.modes.values()
+        for h in (m.alpha, m.beta, m.admin)
+    ] + list(world.foreign_cookies.values())
+    for mode in world.modes.values():
+        # Envoy flushes its access log about once a second.
+        deadline = time.monotonic() + 15
+        while "/coordinator/api/v1/" not in (
+            log := mode.envoy.log_path.read_text(errors="replace")
+        ):
+            assert time.monotonic() < deadline, "the access log should show the requests"
+            time.sleep(0.2)
+        for secret in credentials:
+            assert secret[:24] not in log, f"a credential is in {mode.envoy.log_path}"

@@ -118,3 +118,22 @@ def test_a_report_beyond_what_storage_holds_is_refused_with_413(api: httpx.Clien
     )
     assert answer.status_code == 413
     assert "5 TiB" in answer.json()["detail"]
+
+
+def test_numbers_past_64_bits_are_refused_not_a_server_error(api: httpx.Client) -> None:
+    """Found by schemathesis through the gateway: such sizes, pids and seqs used to
+    reach SQLite and answer 500."""
+    agent_id, _, cid = begin(api)
+    huge = 2**64
+    plan = api.post(
+        "uploads",
+        json={"agent_id": agent_id, "collection_id": cid, "filename": "r.nsys-rep",
+              "size": huge, "sha256": "0" * 64},
+    )  # fmt: skip
+    assert plan.status_code == 413
+    reg = {"process_name": "p", "instance": "i", "pid": huge, "collector": "simulated"}
+    assert api.post("agents", json=reg).status_code == 422
+    ack = api.post(f"agents/{agent_id}/commands/{huge}/ack", json={"ok": True})
+    assert ack.status_code in (404, 422), ack.text
+    poll = api.get(f"agents/{agent_id}/commands", params={"after": huge, "timeout": 0})
+    assert poll.status_code == 422, poll.text

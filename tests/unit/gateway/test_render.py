@@ -226,11 +226,13 @@ class TestRouting:
         assert by_match["/coord/"]["prefix_rewrite"] == "/"
         assert by_match["/ana/api/v1/storage/o/"]["prefix_rewrite"] == "/api/v1/storage/o/"
 
-    def test_service_routes_drop_browser_cookies(self) -> None:
+    def test_service_routes_drop_browser_cookies_and_open_ones_credentials(self) -> None:
         for route in routes_of(render("oauth2")):
             prefix = route["match"].get("prefix")
             if prefix and prefix != "/":
-                assert route["request_headers_to_remove"] == ["cookie"]
+                removed = route["request_headers_to_remove"]
+                assert "cookie" in removed
+                assert ("authorization" in removed) == ("storage/o/" in prefix), prefix
 
 
 class TestRefusals:
