@@ -131,6 +131,12 @@ def download(
     return time.perf_counter() - start, size, sha.hexdigest() if sha else ""
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -172,13 +178,23 @@ def bench_mode(mode: str, args: argparse.Namespace, root: Path, report: Path, ke
                 for name, (c, base, h) in clients.items():
                     lat[name] += call_latencies(c, base + api, h, args.calls // rounds)
             mibs: dict[str, list[float]] = {"gateway": [], "direct": []}
+            envoy_pid = stack.envoy.proc.pid if stack.envoy.proc else 0
+            envoy_cpu = 0.0
             for _ in range(args.runs):
                 for name, (c, base, h) in clients.items():
+                    cpu_before = cpu_seconds(envoy_pid)
                     seconds, size, _ = download(c, base + obj, h)
+                    if name == "gateway":
+                        envoy_cpu += cpu_seconds(envoy_pid) - cpu_before
                     mibs[name].append(size / CHUNK / seconds)
     finally:
         stack.stop()
-    out: dict[str, Any] = {"mode": mode}
+    out: dict[str, Any] = {
+        "mode": mode,
+        # What Envoy itself spends to move the bytes: the cost on a machine with a
+        # core to spare, whatever else competes for the cores during the run.
+        "envoy_cpu_s_per_gib": envoy_cpu / (args.runs * args.size_mib / 1024),
+    }
     for name in ("gateway", "direct"):
         out[name] = {
             "p50_ms": statistics.median(lat[name]) * 1e3,
@@ -224,7 +240,8 @@ def main() -> None:
                     f"(+{result['added_p50_ms']:.3f}), p99 {g['p99_ms']:.3f} vs {d['p99_ms']:.3f}, "
                     f"{g['calls_per_s']:.0f} vs {d['calls_per_s']:.0f} calls/s; download "
                     f"{g['download_mib_s']:.0f} vs {d['download_mib_s']:.0f} MiB/s "
-                    f"(ratio {result['download_ratio']:.3f})",
+                    f"(ratio {result['download_ratio']:.3f}); Envoy "
+                    f"{result['envoy_cpu_s_per_gib']:.2f} CPU-s/GiB",
                     flush=True,
                 )
                 results.append(result)

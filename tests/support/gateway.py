@@ -136,9 +136,8 @@ class ServicesUnderTest:
         #: Credentials that reached the services on requests Envoy forwarded (any
         #: Authorization or Cookie header next to the gateway's secret): must stay empty.
         self.leaked: list[tuple[str, str]] = []
-        self.server = BackgroundServer(
-            _CredentialWatch(self.app, self.leaked), "127.0.0.1", self.port
-        )  # type: ignore[arg-type]
+        watched: Any = _CredentialWatch(self.app, self.leaked)
+        self.server = BackgroundServer(watched, "127.0.0.1", self.port)
         self.url = self.server.url
 
     def start(self) -> ServicesUnderTest:

@@ -96,6 +96,7 @@ def test_a_report_needing_more_than_ten_thousand_parts_gets_bigger_parts(
             "size": size,
             "sha256": hashlib.sha256(b"").hexdigest(),
         },
+        timeout=120,  # 10,000 signed part URLs: a few seconds on a busy machine
     )
     assert answer.status_code == 201, answer.text
     plan = answer.json()
