@@ -56,12 +56,14 @@ def test_a_tenant_profiles_downloads_its_reports_and_sees_no_one_elses(
     admin = keyed(Cli(gated.url, tmp_path / "admin"), ADMIN_KEY)
     other = admin.json("--tag", "team-b", "session-begin", "--title", "not yours")
     team = keyed(Cli(gated.url, tmp_path / "team"), TEAM_KEY)
-    workloads = start_workloads(gated, team, "team-a", 1, env={"NSIGHT_API_KEY": TEAM_KEY})
+    # A spool of its own: other runs' leftover reports on this machine are not its business.
+    env = {"NSIGHT_API_KEY": TEAM_KEY, "NSIGHT_LAB_SPOOL_DIR": str(tmp_path / "spool")}
+    workloads = start_workloads(gated, team, "team-a", 1, env=env)
     try:
         session = team.json("--tag", "team-a", "session-begin", "--title", "gated")
         team.json("--tag", "team-a", "profiler-start")
         stopped = team.json("--tag", "team-a", "profiler-stop", "--timeout", "60")
-        assert stopped["state"] == "COMPLETED", stopped
+        assert stopped["state"] == "COMPLETED", stopped["participants"]
     finally:
         for w in workloads:
             w.stop()
