@@ -13,7 +13,7 @@ import httpx
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
-from nsight_lab.client import error_detail
+from nsight_lab.auth.credentials import NotLoggedIn
 from nsight_lab.config import ConfigError
 from nsight_lab.jupyter.server.connection import GatewayConnection, unreachable_detail
 
@@ -71,6 +71,8 @@ class NsightHandler(ExtensionHandlerMixin, APIHandler):
                 response = await client.request(method, url, json=body)
             except httpx.TransportError as exc:
                 raise HandlerError(502, unreachable_detail(conn.gateway, exc)) from exc
+            except NotLoggedIn as exc:
+                raise HandlerError(401, f"{exc} (in a terminal), then reload") from exc
         if response.status_code >= 400:
-            raise HandlerError(response.status_code, error_detail(response))
+            raise HandlerError(response.status_code, conn.refusal_detail(response))
         return response.json() if response.content else None
