@@ -667,6 +667,7 @@ class Agent:
                 timeout,
                 retries=2,
                 max_backoff=self.config.retry_max_s,
+                headers={str(k): str(v) for k, v in (plan.get("headers") or {}).items()},
             )
             return []
         if method == "multipart":

@@ -6,9 +6,11 @@ import time
 
 from fastapi import APIRouter
 
+from nsight_coordinator import tenancy
 from nsight_coordinator.errors import Conflict
 from nsight_coordinator.state import State
 from nsight_lab.models import CollectionInfo, ProfilerStart, ProfilerStop
+from nsight_lab.servicekit import CallerDep
 
 router = APIRouter(tags=["profiler"])
 
@@ -22,10 +24,11 @@ def _check_tag(body: ProfilerStart | ProfilerStop, session_tag: str | None) -> N
 
 
 @router.post("/profiler/start", response_model=CollectionInfo, status_code=201)
-async def start(body: ProfilerStart, state: State) -> CollectionInfo:
+async def start(body: ProfilerStart, state: State, caller: CallerDep) -> CollectionInfo:
     """Commands for every agent go in one transaction, then all their polls wake at once."""
     if body.session_id is not None:
-        _check_tag(body, state.db.get_session(body.session_id).tag)
+        _check_tag(body, tenancy.session(state, caller, body.session_id).tag)
+    tenancy.require_tag(caller, body.tag)
     collection, agent_ids = state.db.start_collection(
         body.tag, body.session_id, body.duration_s, body.delay_s, time.time()
     )
@@ -34,14 +37,15 @@ async def start(body: ProfilerStart, state: State) -> CollectionInfo:
 
 
 @router.post("/profiler/stop", response_model=CollectionInfo)
-async def stop(body: ProfilerStop, state: State) -> CollectionInfo:
+async def stop(body: ProfilerStop, state: State, caller: CallerDep) -> CollectionInfo:
     if body.session_id is not None:
-        _check_tag(body, state.db.get_session(body.session_id).tag)
+        _check_tag(body, tenancy.session(state, caller, body.session_id).tag)
+    tenancy.require_tag(caller, body.tag)
     collection, agent_ids = state.db.stop_collection(body.tag, body.session_id, time.time())
     state.hub.notify(agent_ids)
     return collection
 
 
 @router.get("/collections/{collection_id}", response_model=CollectionInfo)
-async def get_collection(collection_id: str, state: State) -> CollectionInfo:
-    return state.db.get_collection(collection_id)
+async def get_collection(collection_id: str, state: State, caller: CallerDep) -> CollectionInfo:
+    return tenancy.collection(state, caller, collection_id)

@@ -16,13 +16,15 @@ import time
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from nsight_coordinator import tenancy
 from nsight_coordinator.db import UploadRow, UploadState, new_id, to_datetime
 from nsight_coordinator.errors import Conflict, Invalid, NotFound
 from nsight_coordinator.state import CoordinatorState, State
 from nsight_coordinator.urls import absolute_url
 from nsight_lab.models import FileInfo, PresignedPart, UploadComplete, UploadPlan, UploadRequest
 from nsight_lab.naming import report_filename, split_extension
-from nsight_lab.storage import StorageError, verify_object
+from nsight_lab.servicekit import CallerDep, ServiceError
+from nsight_lab.storage import ObjectTooLarge, StorageError, part_size_for, verify_object
 
 router = APIRouter(tags=["uploads"])
 
@@ -42,16 +44,17 @@ def _plan(state: CoordinatorState, request: Request, upload: UploadRow) -> Uploa
     store = state.store
     expires_at = to_datetime(time.time() + expiry)
     if upload.method == SINGLE:
-        url = absolute_url(request, store.presign_put(upload.key, expires_s=expiry))
+        url = absolute_url(request, store.presign_put(upload.key, expires_s=expiry, exclusive=True))
         return UploadPlan(
             upload_id=upload.upload_id,
             key=upload.key,
             method=SINGLE,
             url=url,
+            headers=store.exclusive_put_headers(),
             expires_at=expires_at,
         )
     assert upload.store_upload_id is not None
-    part_size = state.settings.part_size
+    part_size = part_size_for(upload.size, state.settings.part_size)
     count = max(1, -(-upload.size // part_size))
     parts = [
         PresignedPart(
@@ -74,8 +77,11 @@ def _plan(state: CoordinatorState, request: Request, upload: UploadRow) -> Uploa
 
 
 @router.post("/uploads", response_model=UploadPlan, status_code=201)
-async def request_upload(body: UploadRequest, request: Request, state: State) -> UploadPlan:
+async def request_upload(
+    body: UploadRequest, request: Request, state: State, caller: CallerDep
+) -> UploadPlan:
     """A plan for one report: one PUT, several part PUTs, or nothing if already stored."""
+    tenancy.agent(state, caller, body.agent_id)
     collection, agent = state.db.participant_context(body.collection_id, body.agent_id)
     stored = state.db.find_file(body.collection_id, body.agent_id, body.filename, body.sha256)
     if stored is not None:
@@ -92,6 +98,10 @@ async def request_upload(body: UploadRequest, request: Request, state: State) ->
     if pending is not None:
         # A retried request: same object key and multipart upload, fresh signatures.
         return await run_in_threadpool(_plan, state, request, pending)
+    try:
+        part_size_for(body.size, state.settings.part_size)
+    except ObjectTooLarge as exc:
+        raise ServiceError(str(exc), 413) from exc
     _stem, ext = split_extension(body.filename)
     stub = secrets.token_hex(4)
     filename = report_filename(agent.process_name, agent.tag, agent.instance, stub, ext)
@@ -122,8 +132,12 @@ async def request_upload(body: UploadRequest, request: Request, state: State) ->
 
 
 @router.post("/uploads/{upload_id}/complete", response_model=FileInfo, status_code=201)
-async def complete_upload(upload_id: str, body: UploadComplete, state: State) -> FileInfo:
+async def complete_upload(
+    upload_id: str, body: UploadComplete, state: State, caller: CallerDep
+) -> FileInfo:
     """Assemble (multipart), verify size and SHA-256, register the file once."""
+    if not tenancy.upload_visible(state, caller, state.db.get_upload(upload_id)):
+        raise _unknown_upload(upload_id)
     lock = state.upload_locks.setdefault(upload_id, asyncio.Lock())
     try:
         async with lock:
@@ -175,9 +189,9 @@ async def _complete(upload_id: str, body: UploadComplete, state: State) -> FileI
 
 
 @router.delete("/uploads/{upload_id}", status_code=204)
-async def abort_upload(upload_id: str, state: State) -> Response:
+async def abort_upload(upload_id: str, state: State, caller: CallerDep) -> Response:
     upload = state.db.get_upload(upload_id)
-    if upload is None:
+    if upload is None or not tenancy.upload_visible(state, caller, upload):
         raise _unknown_upload(upload_id)
     if upload.state == UploadState.COMPLETED:
         raise Conflict(
