@@ -169,9 +169,14 @@ class GatewayStack:
 
 
 def start_gateway_stack(
-    config: StackConfig, options: GatewayOptions, *, log_path: Path | None = None
+    config: StackConfig,
+    options: GatewayOptions,
+    *,
+    log_path: Path | None = None,
+    ui: Upstream | None = None,
 ) -> GatewayStack:
-    """Start both halves; on any failure nothing is left running."""
+    """Start both halves; on any failure nothing is left running. ``/`` serves the
+    services' index unless ``ui`` names another upstream (a JupyterLab, say)."""
     spec = build_spec(options, config.port)
     secret = secrets.token_urlsafe(32)
     oidc = None
@@ -192,7 +197,7 @@ def start_gateway_stack(
         Upstreams(
             coordinator=Upstream(upstream_host, services_port, COORDINATOR_PREFIX + "/"),
             analysis=Upstream(upstream_host, services_port, ANALYSIS_PREFIX + "/"),
-            ui=Upstream(upstream_host, services_port, "/"),
+            ui=ui or Upstream(upstream_host, services_port, "/"),
         ),
         secret,
         oidc=oidc,
