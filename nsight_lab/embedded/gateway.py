@@ -30,7 +30,13 @@ from nsight_lab.embedded.stack import (
 )
 from nsight_lab.gateway.discovery import discover_oidc
 from nsight_lab.gateway.envoy import EnvoyProcess
-from nsight_lab.gateway.render import RenderError, Upstream, Upstreams, render_bootstrap
+from nsight_lab.gateway.render import (
+    OidcEndpoints,
+    RenderError,
+    Upstream,
+    Upstreams,
+    render_bootstrap,
+)
 from nsight_lab.gateway.secrets import read_api_keys
 from nsight_lab.gateway.spec import GatewaySpec
 from nsight_lab.servicekit.trust import GatewaySettings
@@ -170,34 +176,31 @@ class GatewayStack:
 
 def start_gateway_stack(
     config: StackConfig,
-    options: GatewayOptions,
+    spec: GatewaySpec,
     *,
+    oidc: OidcEndpoints | None = None,
+    secret: str | None = None,
     log_path: Path | None = None,
     ui: Upstream | None = None,
 ) -> GatewayStack:
-    """Start both halves; on any failure nothing is left running. ``/`` serves the
-    services' index unless ``ui`` names another upstream (a JupyterLab, say)."""
-    spec = build_spec(options, config.port)
-    secret = secrets.token_urlsafe(32)
-    oidc = None
-    if "oauth2" in options.modes and options.issuer:
-        oidc = discover_oidc(options.issuer)
+    """The services on a private loopback port behind an Envoy serving ``spec`` on
+    ``config.host:config.port``; on any failure nothing is left running. ``/`` serves
+    the services' index unless ``ui`` names another upstream (a JupyterLab, say)."""
+    secret = secret or secrets.token_urlsafe(32)
     services_port = free_port()
-    trust = GatewaySettings(secret=secret, secret_file=None)
     inner = StackConfig(
         data_dir=config.data_dir,
         host="127.0.0.1",
         port=services_port,
         storage_config=config.storage_config,
-        gateway=trust,
+        gateway=GatewaySettings(secret=secret, secret_file=None),
     )
-    upstream_host = "127.0.0.1"
     bootstrap = render_bootstrap(
         spec,
         Upstreams(
-            coordinator=Upstream(upstream_host, services_port, COORDINATOR_PREFIX + "/"),
-            analysis=Upstream(upstream_host, services_port, ANALYSIS_PREFIX + "/"),
-            ui=ui or Upstream(upstream_host, services_port, "/"),
+            coordinator=Upstream("127.0.0.1", services_port, COORDINATOR_PREFIX + "/"),
+            analysis=Upstream("127.0.0.1", services_port, ANALYSIS_PREFIX + "/"),
+            ui=ui or Upstream("127.0.0.1", services_port, "/"),
         ),
         secret,
         oidc=oidc,
@@ -231,7 +234,12 @@ def start_gateway_stack(
 
 @contextmanager
 def gateway_stack(config: StackConfig, options: GatewayOptions) -> Iterator[GatewayStack]:
-    stack = start_gateway_stack(config, options)
+    """``up --auth``: the spec from the flags, the IdP's endpoints read if oauth2."""
+    spec = build_spec(options, config.port)
+    oidc = None
+    if spec.authentication.oauth2.enabled and options.issuer:
+        oidc = discover_oidc(options.issuer)
+    stack = start_gateway_stack(config, spec, oidc=oidc)
     try:
         yield stack
     finally:

@@ -40,6 +40,8 @@ STORAGE_PATH = "api/v1/storage/o/"
 OAUTH2_CALLBACK = "/oauth2/callback"
 OAUTH2_SIGNOUT = "/oauth2/signout"
 HEALTH_PATH = "/healthz"
+#: Per-connection buffer, downstream and upstream.
+BUFFER_BYTES = 4 * 1024 * 1024
 
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
@@ -214,7 +216,9 @@ class _Builder:
         listener = {
             "name": "gateway",
             "address": _address(listen_address, self.spec.port),
-            "per_connection_buffer_limit_bytes": 1024 * 1024,
+            # Room for a few of a download's 1 MiB reads in flight each way, so a large
+            # transfer streams instead of stalling on flow control.
+            "per_connection_buffer_limit_bytes": BUFFER_BYTES,
             "filter_chains": [chain],
         }
         static: dict[str, Any] = {"listeners": [listener], "clusters": list(self.clusters.values())}
@@ -577,6 +581,7 @@ def _address(host: str, port: int) -> dict[str, Any]:
 def _cluster(name: str, host: str, port: int) -> dict[str, Any]:
     return {
         "name": name,
+        "per_connection_buffer_limit_bytes": BUFFER_BYTES,
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
         "connect_timeout": "5s",
         "load_assignment": {

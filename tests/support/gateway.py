@@ -1,7 +1,7 @@
 """What gateway tests need around a real Envoy: keys, tokens, certificates, specs.
 
-Keys and certificates are made fresh per test session with ``cryptography``;
-tokens are signed with ``joserfc``, or assembled by hand where the test needs a
+Keys are made fresh per test session; certificates come from
+:class:`tests.support.tls.TestCA`; tokens are signed with ``joserfc``, or assembled by hand where the test needs a
 token no honest library would produce (``alg: none``, HS256 over the public key,
 a tampered signature).
 """
@@ -9,7 +9,6 @@ a tampered signature).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -18,10 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
@@ -115,47 +110,85 @@ def tamper(token: str) -> str:
     return ".".join([head, b64url(json.dumps(payload).encode()), sig])
 
 
-def self_signed_cert(folder: Path, host: str = "localhost") -> tuple[Path, Path]:
-    """A certificate for ``host`` and 127.0.0.1, and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = dt.datetime.now(dt.timezone.utc)
-    import ipaddress
+# --- the services and Envoys in front of them, in this process ----------------------
 
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
+
+class ServicesUnderTest:
+    """Both services, in this process, answering only requests with ``SHARED_SECRET``.
+
+    In-process so a test can read each service's :class:`~nsight_lab.servicekit.Tally`
+    (what got past its guard) and prove that refused requests reached nothing. Several
+    Envoys (one per auth mode) may front the same services.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        from nsight_lab.embedded.stack import BackgroundServer, StackConfig, build_app, free_port
+        from nsight_lab.servicekit import GatewaySettings
+
+        self.port = free_port()
+        self.app = build_app(
+            StackConfig(
+                data_dir=data_dir,
+                port=self.port,
+                gateway=GatewaySettings(secret=SHARED_SECRET, secret_file=None),
+            )
         )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = folder / "tls.crt", folder / "tls.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+        self.server = BackgroundServer(self.app, "127.0.0.1", self.port)
+        self.url = self.server.url
+
+    def start(self) -> ServicesUnderTest:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def apps(self) -> dict[str, Any]:
+        return dict(self.app.state.services)
+
+    def admitted(self) -> dict[str, int]:
+        """Requests past each guard so far (the top app's index and both services)."""
+        counts = {name: app.state.tally.admitted_total for name, app in self.apps().items()}
+        counts["index"] = self.app.state.tally.admitted_total
+        return counts
+
+
+class EnvoyUnderTest:
+    """A real Envoy serving ``spec`` in front of ``services``."""
+
+    def __init__(
+        self,
+        spec: Any,
+        services: ServicesUnderTest,
+        work: Path,
+        *,
+        oidc: Any = None,
+    ) -> None:
+        from nsight_lab.gateway import Upstream, Upstreams, render_bootstrap
+        from nsight_lab.gateway.envoy import EnvoyProcess
+
+        def upstream(prefix: str) -> Any:
+            return Upstream("127.0.0.1", services.port, prefix)
+
+        bootstrap = render_bootstrap(
+            spec,
+            Upstreams(upstream("/coordinator/"), upstream("/analysis/"), upstream("/")),
+            SHARED_SECRET,
+            oidc=oidc,
+            listen_address="127.0.0.1",
         )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
+        work.mkdir(parents=True, exist_ok=True)
+        self.log_path = work / "envoy.log"
+        self._log = self.log_path.open("ab")
+        self.process = EnvoyProcess(bootstrap, work, log=self._log)
+        scheme = "https" if spec.tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{spec.port}"
+        self.admin_url = self.process.admin_url
 
+    def start(self) -> EnvoyUnderTest:
+        self.process.start()
+        return self
 
-def unused_rsa_public_pem() -> bytes:
-    return (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    def stop(self) -> None:
+        self.process.stop()
+        self._log.close()

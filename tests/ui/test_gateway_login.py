@@ -23,8 +23,14 @@ import pytest
 
 from nsight_lab.auth.tokens import TokenSet, TokenStore, tokens_path
 from nsight_lab.config import AuthSettings, CliConfig, save_config
-from nsight_lab.embedded.gateway import GatewayOptions, GatewayStack, start_gateway_stack
+from nsight_lab.embedded.gateway import (
+    GatewayOptions,
+    GatewayStack,
+    build_spec,
+    start_gateway_stack,
+)
 from nsight_lab.embedded.stack import StackConfig
+from nsight_lab.gateway.discovery import discover_oidc
 from nsight_lab.gateway.envoy import EnvoyError, envoy_binary
 from nsight_lab.gateway.render import Upstream
 from tests.support.minio import free_port
@@ -83,15 +89,17 @@ def behind_the_gateway(
     secret.write_text(GATEWAY_CLIENT_SECRET)
     hmac = tmp_path / "hmac"
     hmac.write_text("h" * 44)
+    options = GatewayOptions(
+        modes=("oauth2",), issuer=idp.issuer, audiences=(AUDIENCE,),
+        client_id=GATEWAY_CLIENT_ID, client_secret_file=secret, hmac_file=hmac,
+        tls_cert=pair.cert, tls_key=pair.key,
+    )  # fmt: skip
     stack = start_gateway_stack(
         StackConfig(data_dir=tmp_path / "up", host="127.0.0.1", port=port),
-        GatewayOptions(
-            modes=("oauth2",), issuer=idp.issuer, audiences=(AUDIENCE,),
-            client_id=GATEWAY_CLIENT_ID, client_secret_file=secret, hmac_file=hmac,
-            tls_cert=pair.cert, tls_key=pair.key,
-        ),
+        build_spec(options, port),
+        oidc=discover_oidc(idp.issuer),
         ui=Upstream("127.0.0.1", lab.port, "/"),
-    )  # fmt: skip
+    )
     try:
         yield stack, lab, idp
     finally:

@@ -26,7 +26,7 @@ from nsight_lab.gateway import (
 )
 from nsight_lab.gateway.envoy import EnvoyError, envoy_binary, validate
 from nsight_lab.gateway.identity import parse_caller
-from tests.support.gateway import self_signed_cert
+from tests.support.tls import TestCA
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 JWKS = (SNAPSHOTS / "jwks.json").read_text().strip()
@@ -127,7 +127,8 @@ def test_each_mode_renders_its_reviewed_snapshot(name: str) -> None:
 def real_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Files Envoy's validation opens: a certificate and key, a JWKS, OAuth2 secrets."""
     folder = tmp_path_factory.mktemp("gateway-files")
-    cert, key = self_signed_cert(folder)
+    issued = TestCA(folder).issue()
+    cert, key = issued.cert, issued.key
     (folder / "jwks.json").write_text(JWKS)
     (folder / "client_secret.key").write_text("client-secret")
     (folder / "hmac.key").write_text("h" * 32)
