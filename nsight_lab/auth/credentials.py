@@ -41,7 +41,8 @@ class NotLoggedIn(RuntimeError):
 
 @dataclass(frozen=True)
 class Credential:
-    kind: Literal["none", "apikey", "token-file", "oauth"]
+    #: ``forwarded``: the signed-in user's token, as the gateway passed it to JupyterLab.
+    kind: Literal["none", "apikey", "token-file", "oauth", "forwarded"]
     #: Where it came from, for messages ("NSIGHT_API_KEY", a file path...); never the secret.
     source: str
     api_key: str | None = None
@@ -54,6 +55,7 @@ class Credential:
             "apikey": f"an API key from {self.source}",
             "token-file": f"the token in {self.source}",
             "oauth": f"the OAuth2 login in {self.source}",
+            "forwarded": "your gateway login",
         }[self.kind]
 
 
@@ -183,7 +185,7 @@ class GatewayAuth(httpx.Auth):
         self.credential = credential
 
     def _static_header(self) -> str | None:
-        if self.credential.kind == "apikey":
+        if self.credential.kind in ("apikey", "forwarded"):
             return self.credential.api_key
         if self.credential.kind == "token-file" and self.credential.token_file is not None:
             return read_token_file(self.credential.token_file)

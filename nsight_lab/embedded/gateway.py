@@ -181,9 +181,11 @@ def start_gateway_stack(
     oidc: OidcEndpoints | None = None,
     secret: str | None = None,
     log_path: Path | None = None,
+    ui: Upstream | None = None,
 ) -> GatewayStack:
     """The services on a private loopback port behind an Envoy serving ``spec`` on
-    ``config.host:config.port``; on any failure nothing is left running."""
+    ``config.host:config.port``; on any failure nothing is left running. ``/`` serves
+    the services' index unless ``ui`` names another upstream (a JupyterLab, say)."""
     secret = secret or secrets.token_urlsafe(32)
     services_port = free_port()
     inner = StackConfig(
@@ -198,7 +200,7 @@ def start_gateway_stack(
         Upstreams(
             coordinator=Upstream("127.0.0.1", services_port, COORDINATOR_PREFIX + "/"),
             analysis=Upstream("127.0.0.1", services_port, ANALYSIS_PREFIX + "/"),
-            ui=Upstream("127.0.0.1", services_port, "/"),
+            ui=ui or Upstream("127.0.0.1", services_port, "/"),
         ),
         secret,
         oidc=oidc,

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.identity.conftest import CliHome
 from tests.integration.identity.conftest import cli_home as cli_home  # the fixture
-from tests.integration.identity.test_cli_login import start_code_login
+from tests.support.cli_home import CliHome, start_code_login
 from tests.support.oidc_provider import ALICE, OidcProvider
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]

@@ -28,7 +28,13 @@ SERVICES = ("coordinator", "analysis")
 
 
 #: What the panel shows for each kind of credential.
-AUTH_LABELS = {"none": "none", "apikey": "api-key", "token-file": "token-file", "oauth": "oauth2"}
+AUTH_LABELS = {
+    "none": "none",
+    "apikey": "api-key",
+    "token-file": "token-file",
+    "oauth": "oauth2",
+    "forwarded": "oauth2 (your login)",
+}
 
 
 @dataclass(frozen=True)
@@ -67,9 +73,11 @@ class GatewayConnection:
     def refusal_detail(self, response: httpx.Response) -> str:
         """The gateway's explanation; for a 401, what to run to log in again."""
         detail = error_detail(response)
-        if response.status_code == 401:
-            return unauthorized_advice(self.config, detail) + " (in a terminal), then reload"
-        return detail
+        if response.status_code != 401:
+            return detail
+        if self.credential.kind == "forwarded":
+            return f"the gateway refused your login ({detail}); reload the page to sign in again"
+        return unauthorized_advice(self.config, detail) + " (in a terminal), then reload"
 
 
 def resolve_connection(
@@ -78,6 +86,7 @@ def resolve_connection(
     api_key: str | None = None,
     ca_cert: str | None = None,
     config_file: str | None = None,
+    user_token: str | None = None,
 ) -> GatewayConnection:
     """The connection for one request: server config > environment > config file.
 
@@ -92,11 +101,12 @@ def resolve_connection(
         update["ca_cert"] = ca_cert
     if update:
         config = config.model_copy(update=update)
-    credential = (
-        Credential("apikey", "c.NsightLabExtension.api_key", api_key=api_key)
-        if api_key
-        else resolve_credential(config)
-    )
+    if user_token:
+        credential = Credential("forwarded", "the gateway's login", api_key=user_token)
+    elif api_key:
+        credential = Credential("apikey", "c.NsightLabExtension.api_key", api_key=api_key)
+    else:
+        credential = resolve_credential(config)
     return GatewayConnection(
         gateway=config.gw, tag=config.tag, credential=credential, config=config
     )

@@ -10,52 +10,26 @@ from __future__ import annotations
 
 import json
 import stat
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from nsight_lab.auth.credentials import GatewayAuth, resolve_credential
 from nsight_lab.config import load_config
-from tests.integration.identity.conftest import CliHome
+from tests.support.cli_home import (
+    CliHome,
+    configure_oauth,
+    device_login,
+    start_code_login,
+)
 from tests.support.jwt_check import header_and_claims
 from tests.support.jwt_gate import JwtGate
-from tests.support.minio import free_port
 from tests.support.oidc_provider import ALICE, CLI_CLIENT_ID, IdpUser, OidcProvider, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def configure_oauth(home: CliHome, idp: OidcProvider, gw: str, flow: str = "device") -> None:
-    done = home.run(
-        "configure", "--gw", gw, "--issuer", idp.issuer, "--clientid", CLI_CLIENT_ID,
-        "--oauth-flow-type", flow,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-
-
-def first_json_line(proc: Any, timeout: float = 30) -> dict[str, Any]:
-    line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    assert line and line[0], f"no output from the CLI; stderr: {proc.stderr.read()}"
-    return dict(json.loads(line[0]))
-
-
-def device_login(home: CliHome, idp: OidcProvider) -> dict[str, Any]:
-    proc = home.start("--output", "json", "login")
-    event = first_json_line(proc)
-    assert event["event"] == "device_authorization"
-    assert event["user_code"] and event["verification_uri"].startswith(idp.issuer)
-    IdpUser(idp).approve_device(event["verification_uri_complete"], ALICE)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    return dict(json.loads(out))
 
 
 def test_device_flow_end_to_end_through_the_cli(
@@ -87,14 +61,6 @@ def test_device_flow_prints_the_url_and_code_for_people(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Logged in to" in out and "as alice" in out
-
-
-def start_code_login(home: CliHome, idp: OidcProvider) -> tuple[Any, int, dict[str, Any]]:
-    """``login`` with the code flow, up to the URL it asks the user to open."""
-    configure_oauth(home, idp, "http://127.0.0.1:9", flow="code")
-    port = free_port()
-    proc = home.start("--output", "json", "login", "--no-browser", "--port", str(port))
-    return proc, port, first_json_line(proc)
 
 
 def test_code_flow_with_pkce_through_the_local_callback(

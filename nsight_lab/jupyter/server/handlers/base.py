@@ -39,10 +39,24 @@ class NsightHandler(ExtensionHandlerMixin, APIHandler):
 
     def connection(self) -> GatewayConnection:
         try:
-            conn: GatewayConnection = self.nsight.connection()
+            conn: GatewayConnection = self.nsight.connection(self.forwarded_user_token())
         except ConfigError as exc:
             raise HandlerError(500, str(exc)) from exc
         return conn
+
+    def forwarded_user_token(self) -> str | None:
+        """The signed-in user's bearer token, when the gateway forwards one and the server
+        is configured to use it; never the Jupyter server's own token."""
+        if not self.nsight.forward_user_token:
+            return None
+        scheme, _, value = self.request.headers.get(
+            self.nsight.forwarded_token_header, ""
+        ).partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value:
+            return None
+        own = getattr(self.identity_provider, "token", "") or ""
+        return None if own and value == own else value
 
     def timeout(self) -> float:
         return float(self.nsight.request_timeout)

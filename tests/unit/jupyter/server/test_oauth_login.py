@@ -14,7 +14,7 @@ import pytest
 from nsight_lab.auth.tokens import TokenSet, TokenStore
 from nsight_lab.config import AuthSettings, CliConfig, save_config
 from tests.support.jwt_gate import JwtGate
-from tests.support.oidc_provider import ALICE, CLI_CLIENT_ID, OidcProvider
+from tests.support.oidc_provider import ALICE, BOB, CLI_CLIENT_ID, OidcProvider
 from tests.unit.jupyter.server.fetching import fetch_json
 
 pytestmark = pytest.mark.integration
@@ -91,3 +91,34 @@ async def test_an_ended_login_tells_the_user_to_log_in_in_a_terminal(
     store.delete()
     code, body = await fetch_json(jp_fetch, "nsight-lab", "api", "coordinator", "sessions")
     assert code == 401 and "not logged in" in body["detail"]
+
+
+class TestBehindTheGatewaysLogin:
+    """JupyterLab behind the gateway's OAuth2 login: each user's own token is used."""
+
+    @pytest.fixture
+    def nsight_traitlets(self) -> dict[str, Any]:
+        return {"forward_user_token": True, "forwarded_token_header": "X-Forwarded-Access-Token"}
+
+    async def test_the_forwarded_token_is_used_instead_of_the_servers_login(
+        self, jp_fetch: Any, logged_in: tuple[JwtGate, TokenStore], oidc_provider: OidcProvider
+    ) -> None:
+        gate, store = logged_in
+        bob = oidc_provider.device_login(BOB)["access_token"]
+        headers = {"X-Forwarded-Access-Token": f"Bearer {bob}"}
+        code, status = await fetch_json(jp_fetch, "nsight-lab", "status", headers=headers)
+        assert code == 200 and status["auth"] == "oauth2 (your login)" and status["reachable"]
+        assert gate.seen == [f"Bearer {bob}"]
+        # Without a forwarded token the server's own login is used, as before.
+        code, status = await fetch_json(jp_fetch, "nsight-lab", "status")
+        assert status["auth"] == "oauth2"
+        assert gate.seen[-1] == f"Bearer {store.load().access_token}"  # type: ignore[union-attr]
+
+    async def test_a_refused_forwarded_token_says_to_reload(
+        self, jp_fetch: Any, logged_in: tuple[JwtGate, TokenStore]
+    ) -> None:
+        headers = {"X-Forwarded-Access-Token": "Bearer not-a-token"}
+        code, body = await fetch_json(
+            jp_fetch, "nsight-lab", "api", "coordinator", "sessions", headers=headers
+        )
+        assert code == 401 and "reload the page to sign in again" in body["detail"]
