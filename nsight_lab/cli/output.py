@@ -122,3 +122,34 @@ def fmt_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= step
     return f"{value:.1f} TiB"
+
+
+def fmt_steps(metadata: dict[str, Any]) -> str:
+    """``12-14`` for a report that holds steps 12..14."""
+    steps = metadata.get("steps")
+    if not isinstance(steps, dict) or not isinstance(steps.get("first"), int):
+        return ""
+    first, count = steps["first"], int(steps.get("count") or 0)
+    return f"{first}-{first + count - 1}" if count > 1 else str(first)
+
+
+def fmt_overhead(metadata: dict[str, Any]) -> str:
+    """The measured overhead, ``+3.1%``; empty when the report has no steps to time."""
+    value = metadata.get("overhead_pct")
+    return f"{value:+.1f}%" if isinstance(value, (int, float)) else ""
+
+
+def describe_capture(collection: Any) -> str:
+    """One line saying how a collection records, when it is more than start/stop."""
+    parts = []
+    if collection.preset:
+        parts.append(f"preset {collection.preset}")
+    if collection.steps is not None:
+        where = f"from step {collection.from_step}" if collection.from_step is not None else ""
+        skip = f", skipping {collection.skip}" if collection.skip else ""
+        parts.append(f"{collection.steps} step(s) {where}{skip}".strip())
+    if collection.max_overhead_pct is not None:
+        parts.append(f"max overhead {collection.max_overhead_pct:g}%")
+    if collection.options:
+        parts.append(", ".join(f"{k}={v}" for k, v in collection.options.items()))
+    return ("Capture: " + "; ".join(parts)) if parts else ""

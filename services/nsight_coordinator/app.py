@@ -13,7 +13,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from nsight_coordinator.routes import agents, files, profiler, sessions, storage, tags, uploads
+from nsight_coordinator.routes import (
+    agents,
+    files,
+    presets,
+    profiler,
+    sessions,
+    storage,
+    tags,
+    uploads,
+)
 from nsight_coordinator.settings import CoordinatorSettings
 from nsight_coordinator.state import CoordinatorState
 from nsight_lab.models import API_PREFIX
@@ -45,6 +54,6 @@ def create_app(settings: CoordinatorSettings, store: ObjectStore) -> FastAPI:
     )
     app.state.coordinator = state
     install_error_handlers(app)
-    for module in (agents, sessions, profiler, tags, uploads, files, storage):
+    for module in (agents, sessions, profiler, presets, tags, uploads, files, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

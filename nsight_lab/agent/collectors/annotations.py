@@ -14,6 +14,8 @@ from nsight_lab.agent.collectors.base import CollectorError, ProducedFile, Range
 
 class AnnotationsCollector:
     name = "annotations"
+    inline = True
+    capabilities = ["ranges"]
 
     def __init__(self, process_name: str, ranges: RangeLog = RANGES) -> None:
         self._window = RangeWindow(process_name, ranges)

@@ -10,6 +10,7 @@ once however often the agent retries.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 
@@ -116,6 +117,7 @@ async def request_upload(body: UploadRequest, request: Request, state: State) ->
         state=UploadState.PENDING,
         created_at=time.time(),
         collection_files=body.collection_files,
+        metadata=json.dumps(body.metadata),
     )
     state.db.add_upload(upload)
     return await run_in_threadpool(_plan, state, request, upload)
