@@ -152,8 +152,10 @@ class CommandBatch(_Model):
 class CommandAck(_Model):
     ok: bool = True
     message: str = ""
-    #: Answer to the first start of a step capture: the next step the agent will enter.
+    #: Answer to the first start of a step capture: the next step the agent will enter,
+    #: and the median time between its recent steps (None before it has two).
     step: int | None = Field(None, ge=0)
+    step_ns: int | None = Field(None, gt=0)
 
 
 # --- sessions and collections --------------------------------------------------------

@@ -45,3 +45,26 @@ def minio_server() -> Iterator[MinioServer]:
         pytest.skip(message)
     with MinioServer() as server:
         yield server
+
+
+def _host_python(find: str) -> Path:
+    from tests.support import host_envs
+
+    python, reason = getattr(host_envs, find)()
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI installs it, so its absence is a build failure)")
+        pytest.skip(reason)
+    return python
+
+
+@pytest.fixture(scope="session")
+def torch_python() -> Path:
+    """A real PyTorch (CPU) interpreter apart from nsight-lab (scripts/install-torch.sh)."""
+    return _host_python("torch_python")
+
+
+@pytest.fixture(scope="session")
+def cupti_python() -> Path:
+    """A real cupti-python interpreter, on a host without a GPU (scripts/install-torch.sh)."""
+    return _host_python("cupti_python")

@@ -138,7 +138,12 @@ class RangeLog:
         return result
 
     def write_jsonl(
-        self, path: Path, start_epoch_ns: int, end_epoch_ns: int, process_name: str
+        self,
+        path: Path,
+        start_epoch_ns: int,
+        end_epoch_ns: int,
+        process_name: str,
+        metadata: dict[str, Any] | None = None,
     ) -> int:
         """Write the window as ``nsight-lab-ranges`` v1 JSON lines; returns the range count.
 
@@ -155,6 +160,8 @@ class RangeLog:
             "pid": pid,
             "process_name": process_name,
         }
+        if metadata:
+            header["nsight_lab"] = metadata
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as out:
             out.write(json.dumps(header) + "\n")

@@ -182,7 +182,7 @@ class Agent:
         #: Highest command seq handed to the executor: acted on, never polled again.
         self.last_seq = 0
         self._commands: queue.Queue[object] = queue.Queue(_COMMAND_QUEUE)
-        self._acks: deque[tuple[int, bool, str, int | None]] = deque(maxlen=1024)
+        self._acks: deque[tuple[int, bool, str, tuple[int, int | None] | None]] = deque(maxlen=1024)
         self._state = _State()
         self._threads: list[threading.Thread] = []
         #: Uploads completed by this agent (file infos from the coordinator), newest last.
@@ -429,11 +429,14 @@ class Agent:
             except queue.Full:
                 self._ack(seq, False, "agent command queue is full; command dropped")
 
-    def _ack(self, seq: int, ok: bool, message: str, step: int | None = None) -> None:
+    def _ack(
+        self, seq: int, ok: bool, message: str, step: tuple[int, int | None] | None = None
+    ) -> None:
         """Send an ack now; if that fails the control thread resends it after polling.
 
         ``step`` answers the first start of a step capture: the number of the next
-        step this process will enter, from which the coordinator picks the first step.
+        step this process will enter and the time between its recent steps, from
+        which the coordinator picks the first step.
         """
         try:
             self._send_ack(seq, ok, message, step)
@@ -441,12 +444,14 @@ class Agent:
             log.info("ack of command %d deferred: %s", seq, exc)
             self._acks.append((seq, ok, message, step))
 
-    def _send_ack(self, seq: int, ok: bool, message: str, step: int | None = None) -> None:
+    def _send_ack(
+        self, seq: int, ok: bool, message: str, step: tuple[int, int | None] | None = None
+    ) -> None:
         if self._agent_id is None:
             raise TransportError("not registered yet")
         body: dict[str, Any] = {"ok": ok, "message": message[:2000]}
         if step is not None:
-            body["step"] = step
+            body["step"], body["step_ns"] = step
         self.client.request("POST", f"agents/{self._agent_id}/commands/{seq}/ack", body)
 
     def _flush_acks(self) -> None:
@@ -636,7 +641,7 @@ class Agent:
                 command.seq,
                 True,
                 f"armed at step {STEPS.next_step}; waiting for the first step",
-                step=STEPS.next_step,
+                step=(STEPS.next_step, STEPS.period_ns()),
             )
 
     # Step plan callbacks: they run on the thread that enters a step, so they only do
@@ -670,7 +675,6 @@ class Agent:
             recording is not None
             and recording.command.collection_id == collection_id
             and collector is not None
-            and getattr(collector, "inline", False)
         ):
             recording.halted_at_step = step
             recording.stop_reason = reason

@@ -65,6 +65,8 @@ class StepClock:
         self.durations: deque[tuple[int, int]] = deque(maxlen=history)
         self.plan: StepPlan | None = None
         self.last_boundary_ns: int | None = None
+        #: Time from one boundary to the next, recent ones (how fast steps come).
+        self.periods: deque[int] = deque(maxlen=64)
 
     @property
     def next_step(self) -> int:
@@ -75,7 +77,10 @@ class StepClock:
         """A step begins: returns its number, after starting or stopping a planned capture."""
         number = self.count
         self.count = number + 1
-        self.last_boundary_ns = time.perf_counter_ns()
+        now = time.perf_counter_ns()
+        if self.last_boundary_ns is not None:
+            self.periods.append(now - self.last_boundary_ns)
+        self.last_boundary_ns = now
         plan = self.plan
         if plan is not None:
             try:
@@ -83,6 +88,11 @@ class StepClock:
             except Exception:
                 log.exception("step-aligned capture failed at step %d", number)
         return number
+
+    def period_ns(self) -> int | None:
+        """Median time between recent boundaries; None before two steps."""
+        recent = list(self.periods)[-BASELINE_STEPS:]
+        return int(statistics.median(recent)) if recent else None
 
     def exit(self, number: int, duration_ns: int) -> None:
         self.durations.append((number, duration_ns))

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -106,8 +106,20 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise CliFailure(str(exc), EXIT_UNREACHABLE) from exc
         except (ConfigError, DownloadCorrupted, UnsafePathError) as exc:
             raise CliFailure(str(exc)) from exc
+        except ValidationError as exc:  # a request the CLI built from bad flags
+            raise CliFailure(validation_message(exc), EXIT_USAGE) from exc
 
     return wrapper
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors as sentences: ``steps: ...; options: unknown collector option``."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def fmt_time(value: datetime | None) -> str:

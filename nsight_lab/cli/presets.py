@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from nsight_lab.cli.capture import capture_from, capture_options
 from nsight_lab.cli.context import CliContext, common_options, pass_cli
-from nsight_lab.cli.output import CliFailure, fmt_time, handle_errors
+from nsight_lab.cli.output import fmt_time, handle_errors
 from nsight_lab.models import ProfilePreset
 
 
@@ -101,19 +100,14 @@ def save_preset(
     **flags: Any,
 ) -> None:
     """Create or replace preset NAME from the same flags profiler-start takes."""
-    try:
-        preset = ProfilePreset(
-            name=name,
-            description=description,
-            duration_s=duration,
-            delay_s=delay,
-            default_for_tags=list(default_for),
-            **capture_from(flags),
-        )
-    except ValidationError as exc:
-        raise CliFailure(
-            "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()), 2
-        ) from None
+    preset = ProfilePreset(
+        name=name,
+        description=description,
+        duration_s=duration,
+        delay_s=delay,
+        default_for_tags=list(default_for),
+        **capture_from(flags),
+    )
     saved = cli.client.save_preset(preset)
     cli.printer.emit(
         saved, lambda: cli.printer.console.print(f"Saved preset {saved.name}: {_summary(saved)}")

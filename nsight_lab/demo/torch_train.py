@@ -78,6 +78,8 @@ def train(rank: int, world: int, port: int, args: argparse.Namespace) -> int:
             with annotate("step"):
                 step()
         steps += 1
+        if steps % 10 == 0:
+            print(f"rank {rank}: step {steps}", flush=True)
         if args.sleep:
             time.sleep(args.sleep)
     if world > 1:

@@ -15,6 +15,7 @@ its event loop (queries take microseconds), and the lock keeps threads that call
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import uuid
 from collections.abc import Iterable
@@ -172,9 +173,14 @@ ADDED_COLUMNS = (
     ("collections", "spec", "TEXT NOT NULL DEFAULT '{}'"),
     ("commands", "spec", "TEXT NOT NULL DEFAULT '{}'"),
     ("participants", "step", "INTEGER"),
+    ("participants", "step_ns", "INTEGER"),
     ("uploads", "metadata", "TEXT NOT NULL DEFAULT '{}'"),
     ("files", "metadata", "TEXT NOT NULL DEFAULT '{}'"),
 )
+#: A step capture's margin covers this many times the first round trip, and at least
+#: this many seconds (Database._align).
+ALIGN_FACTOR = 3.0
+ALIGN_MIN_S = 0.5
 #: Keys of a collection's spec that its commands carry to agents.
 COMMAND_SPEC_KEYS = ("options", "steps", "skip", "from_step", "step_timeout_s", "max_overhead_pct")
 
@@ -514,7 +520,14 @@ class Database(SQLiteFile):
         )
 
     def ack_command(
-        self, agent_id: str, seq: int, ok: bool, message: str, now: float, step: int | None = None
+        self,
+        agent_id: str,
+        seq: int,
+        ok: bool,
+        message: str,
+        now: float,
+        step: int | None = None,
+        step_ns: int | None = None,
     ) -> AckResult | None:
         """Store an ack and move the agent's part in the collection along.
 
@@ -543,9 +556,9 @@ class Database(SQLiteFile):
             allowed: tuple[ParticipantState, ...]
             if ok and step is not None and kind is CommandKind.START:
                 conn.execute(
-                    """UPDATE participants SET step=?, message=?
+                    """UPDATE participants SET step=?, step_ns=?, message=?
                     WHERE collection_id=? AND agent_id=? AND state='PENDING'""",
-                    (step, message, collection_id, agent_id),
+                    (step, step_ns, message, collection_id, agent_id),
                 )
                 self._align(conn, collection_id, now)
                 return AckResult(kind=kind, collection_id=collection_id)
@@ -571,9 +584,11 @@ class Database(SQLiteFile):
     def _align(self, conn: sqlite3.Connection, collection_id: str, now: float) -> None:
         """Choose a step capture's first step once every part has answered its start.
 
-        The first step is the furthest agent's next step, plus ``skip``, plus one spare
-        step so that a boundary passing while the second start travels is not missed;
-        every agent that reported a step gets a start naming it.
+        The first step is the furthest agent's next step, plus ``skip``, plus enough
+        steps to cover the second start's trip: the agents go on stepping while it
+        travels, so the margin is the time the first round trip took (three times
+        over, at least half a second) divided by the fastest agent's step time. Every
+        agent that reported a step gets a start naming it.
         """
         row = conn.execute(
             "SELECT * FROM collections WHERE collection_id=? AND state='RUNNING'",
@@ -585,7 +600,7 @@ class Database(SQLiteFile):
         if spec.get("steps") is None or spec.get("from_step") is not None:
             return
         parts = conn.execute(
-            "SELECT agent_id, state, step FROM participants WHERE collection_id=?",
+            "SELECT agent_id, state, step, step_ns FROM participants WHERE collection_id=?",
             (collection_id,),
         ).fetchall()
         if any(p["state"] == "PENDING" and p["step"] is None for p in parts):
@@ -593,7 +608,13 @@ class Database(SQLiteFile):
         armed = [p for p in parts if p["state"] == "PENDING" and p["step"] is not None]
         if not armed:
             return
-        spec["from_step"] = max(int(p["step"]) for p in armed) + 1 + int(spec.get("skip") or 0)
+        periods = [int(p["step_ns"]) for p in armed if p["step_ns"]]
+        margin = 1
+        if periods:
+            travel_s = max(ALIGN_MIN_S, ALIGN_FACTOR * max(0.0, now - row["started_at"]))
+            margin = max(1, math.ceil(travel_s * 1e9 / min(periods)))
+        spec["from_step"] = max(int(p["step"]) for p in armed) + margin + int(spec.get("skip") or 0)
+        spec["align_margin"] = margin
         conn.execute(
             "UPDATE collections SET spec=? WHERE collection_id=?",
             (json.dumps(spec), collection_id),

@@ -21,6 +21,13 @@ class AnnotationsCollector:
         self._window = RangeWindow(process_name, ranges)
         self._running = False
 
+    def set_report_metadata(self, metadata: dict[str, object]) -> None:
+        self._window.metadata = dict(metadata)
+
+    def halt(self) -> None:
+        """A step capture ended: its ranges end here, the tool stops in ``stop``."""
+        self._window.mark_end()
+
     def start(self, collection_dir: Path, collection_index: int) -> None:
         if self._running:
             raise CollectorError("annotations collector is already recording a collection")

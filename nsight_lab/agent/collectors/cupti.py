@@ -8,7 +8,8 @@ only when this collector is chosen; the agent never installs it.
 Records are written as they arrive, in the ``nsight-lab-cupti`` JSON Lines format
 (docs/TRACE_MODEL.md), so memory stays at CUPTI's buffers however long the
 collection: each completed buffer is turned into lines and freed. At stop every
-buffer is flushed, then the file gets a summary line (records kept, dropped).
+buffer is flushed, then the file gets a summary line (records kept, dropped, and the
+agent's report metadata: clock anchor, steps, overhead).
 
 Without a CUDA driver or device the collector refuses to exist (``CollectorError``),
 so ``--collector auto`` moves on and ``--collector cupti`` fails the start with the
@@ -35,6 +36,41 @@ FORMAT = "nsight-lab-cupti"
 VERSION = 1
 DEFAULT_BUFFER_MB = 8
 DEFAULT_MAX_RECORDS = 5_000_000
+
+
+def describe_devices(count: int) -> list[dict[str, Any]]:
+    """Name, memory, SMs and compute capability of each device, from the driver API."""
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return []
+    out: list[dict[str, Any]] = []
+    for ordinal in range(count):
+        device = ctypes.c_int(0)
+        if driver.cuDeviceGet(ctypes.byref(device), ordinal) != 0:
+            continue
+        name = ctypes.create_string_buffer(256)
+        driver.cuDeviceGetName(name, 256, device)
+        memory = ctypes.c_size_t(0)
+        driver.cuDeviceTotalMem_v2(ctypes.byref(memory), device)
+
+        def attribute(code: int, device: ctypes.c_int = device) -> int | None:
+            value = ctypes.c_int(0)
+            ok = driver.cuDeviceGetAttribute(ctypes.byref(value), code, device) == 0
+            return value.value if ok else None
+
+        # CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16, COMPUTE_CAPABILITY_MAJOR/MINOR = 75/76
+        major, minor = attribute(75), attribute(76)
+        out.append(
+            {
+                "device_id": ordinal,
+                "name": name.value.decode("utf-8", "replace"),
+                "total_memory": memory.value,
+                "sm_count": attribute(16),
+                "compute_capability": f"{major}.{minor}" if major is not None else None,
+            }
+        )
+    return out
 
 
 def cuda_devices() -> int:
@@ -288,7 +324,7 @@ class CuptiCollector:
             "pid": os.getpid(),
             "process_name": self.process_name,
             "cupti_version": _version(self._cupti),
-            "nsight_lab": self._metadata,
+            "devices": describe_devices(self.devices),
         }
         out = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         out.write(json.dumps(header) + "\n")
@@ -318,7 +354,12 @@ class CuptiCollector:
             log.warning("cupti flush failed; the last records may be missing", exc_info=True)
         path = self._path
         with self._lock:
-            summary = {"kind": "summary", "records": self._kept, "dropped": self._dropped}
+            summary = {
+                "kind": "summary",
+                "records": self._kept,
+                "dropped": self._dropped,
+                "nsight_lab": self._metadata,
+            }
             if self._out is not None:
                 self._out.write(json.dumps(summary) + "\n")
         if self._dropped:

@@ -141,6 +141,13 @@ class NsysCollector:
                 f"`nsys {args[0]}` failed with status {done.returncode}: {output[-600:]}"
             )
 
+    def set_report_metadata(self, metadata: dict[str, object]) -> None:
+        self._window.metadata = dict(metadata)
+
+    def halt(self) -> None:
+        """A step capture ended: its ranges end here, the tool stops in ``stop``."""
+        self._window.mark_end()
+
     def start(self, collection_dir: Path, collection_index: int) -> None:
         if self._dir is not None:
             raise CollectorError("nsys is already recording a collection")

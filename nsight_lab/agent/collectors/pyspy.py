@@ -84,6 +84,13 @@ class PySpyCollector:
         """``rate``, ``native``, ``idle``, ``gil`` for the next collection, already checked."""
         self._options = dict(options)
 
+    def set_report_metadata(self, metadata: dict[str, object]) -> None:
+        self._window.metadata = dict(metadata)
+
+    def halt(self) -> None:
+        """A step capture ended: its ranges end here, the tool stops in ``stop``."""
+        self._window.mark_end()
+
     def start(self, collection_dir: Path, collection_index: int) -> None:
         if self._proc is not None:
             raise CollectorError("py-spy is already recording a collection")
@@ -95,7 +102,9 @@ class PySpyCollector:
             "--format", "speedscope",
             "--rate", str(self._options.get("rate", self.rate)),
             "--output", str(output),
-            "--nonblocking",
+            # py-spy reads native stacks only from a paused process; that is the
+            # price the user asked for with --native.
+            *([] if self._options.get("native") else ["--nonblocking"]),
             *(f"--{flag}" for flag in ("native", "idle", "gil") if self._options.get(flag)),
         ]  # fmt: skip
         log_path = collection_dir / "py-spy.log"

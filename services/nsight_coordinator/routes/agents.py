@@ -112,7 +112,9 @@ async def poll_commands(
 @router.post("/agents/{agent_id}/commands/{seq}/ack", status_code=204)
 async def ack_command(agent_id: str, seq: int, body: CommandAck, state: State) -> Response:
     _known(state, agent_id)
-    answered = state.db.ack_command(agent_id, seq, body.ok, body.message, time.time(), body.step)
+    answered = state.db.ack_command(
+        agent_id, seq, body.ok, body.message, time.time(), body.step, body.step_ns
+    )
     state.hub.notify(state.db.take_notify())
     if answered is None:
         raise NotFound(
