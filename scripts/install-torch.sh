@@ -54,7 +54,9 @@ make_venv() {  # make_venv DEST CHECK ARGS... : build in DEST.partial, then move
 }
 
 torch_install() {
-  "$TORCH_VENV.partial/bin/python" "${PIP[@]}" --no-deps "${TORCH_LIBS[@]}"
+  # --no-deps on purpose (see the top); pip's warning about the left-out wheels is noise.
+  "$TORCH_VENV.partial/bin/python" "${PIP[@]}" --no-deps "${TORCH_LIBS[@]}" 2>&1 |
+    grep -v -e "requires .*, which is not installed" -e "dependency resolver does not" || true
   "$TORCH_VENV.partial/bin/python" "${PIP[@]}" "${TORCH_PURE[@]}"
 }
 
@@ -63,4 +65,15 @@ cupti_install() {
 }
 
 make_venv "$TORCH_VENV" "import torch, torch.profiler" torch_install
-make_venv "$CUPTI_VENV" "import cupti" cupti_install
+make_venv "$CUPTI_VENV" "import cupti.cupti" cupti_install
+
+# The wheel folder scripts/gpu-check.sh installs cupti-python from on a GPU machine
+# without a network (carry it there); the tests install from it too.
+WHEELS=${NSIGHT_LAB_CUPTI_WHEELS:-$CACHE/wheels/cupti-python-$CUPTI_VERSION}
+if ! ls "$WHEELS"/cupti_python-"$CUPTI_VERSION"-*.whl >/dev/null 2>&1; then
+  rm -rf "$WHEELS.partial"
+  "$PY" -m pip download --quiet --disable-pip-version-check --no-cache-dir \
+    --only-binary=:all: -d "$WHEELS.partial" "cupti-python==$CUPTI_VERSION"
+  rm -rf "$WHEELS" && mv "$WHEELS.partial" "$WHEELS"
+fi
+echo "== cupti-python wheels in $WHEELS ($(du -sh "$WHEELS" | cut -f1))"

@@ -50,12 +50,12 @@ def minio_server() -> Iterator[MinioServer]:
 def _host_python(find: str) -> Path:
     from tests.support import host_envs
 
-    python, reason = getattr(host_envs, find)()
-    if python is None:
+    found, reason = getattr(host_envs, find)()
+    if found is None:
         if os.environ.get("CI"):
             pytest.fail(f"{reason} (CI installs it, so its absence is a build failure)")
         pytest.skip(reason)
-    return python
+    return Path(found)
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +68,9 @@ def torch_python() -> Path:
 def cupti_python() -> Path:
     """A real cupti-python interpreter, on a host without a GPU (scripts/install-torch.sh)."""
     return _host_python("cupti_python")
+
+
+@pytest.fixture(scope="session")
+def cupti_wheels() -> Path:
+    """The cupti-python wheels scripts/gpu-check.sh installs offline (scripts/install-torch.sh)."""
+    return _host_python("cupti_wheels")

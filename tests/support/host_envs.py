@@ -36,3 +36,15 @@ def torch_python() -> tuple[Path | None, str]:
 def cupti_python() -> tuple[Path | None, str]:
     """The cupti-python environment's interpreter, or None and why."""
     return _python(CUPTI_VENV, "cupti.cupti")
+
+
+CUPTI_WHEELS = Path(
+    os.environ.get("NSIGHT_LAB_CUPTI_WHEELS", str(CACHE / "wheels" / "cupti-python-13.4.0"))
+)
+
+
+def cupti_wheels() -> tuple[Path | None, str]:
+    """The cupti-python wheel folder gpu-check.sh installs from, or None and why."""
+    if not any(CUPTI_WHEELS.glob("cupti_python-*.whl")):
+        return None, f"no cupti-python wheel in {CUPTI_WHEELS}; run `bash scripts/install-torch.sh`"
+    return CUPTI_WHEELS, ""
