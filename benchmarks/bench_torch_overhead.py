@@ -61,20 +61,27 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     loss_fn = nn.CrossEntropyLoss()
     inputs, labels = torch.randn(args.batch, 128), torch.randint(0, 10, (args.batch,))
 
-    def steps(n: int) -> list[int]:
+    def steps(n: int) -> list[list[int]]:
+        """Per step: wall ns, this thread's CPU ns, the whole process's CPU ns."""
         times = []
         for _ in range(n):
-            t0 = time.perf_counter_ns()
+            w0, t0, p0 = time.perf_counter_ns(), time.thread_time_ns(), time.process_time_ns()
             with annotate("step"):
                 optimizer.zero_grad()
                 loss_fn(model(inputs), labels).backward()
                 optimizer.step()
-            times.append(time.perf_counter_ns() - t0)
+            times.append(
+                [
+                    time.perf_counter_ns() - w0,
+                    time.thread_time_ns() - t0,
+                    time.process_time_ns() - p0,
+                ]
+            )
         return times
 
     steps(args.steps)  # warm-up
     out = Path(args.out)
-    result: dict[str, list[list[int]]] = {
+    result: dict[str, list[list[list[int]]]] = {
         "torch_off": [],
         "torch_on": [],
         "idle_off": [],
@@ -112,10 +119,29 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _summary(rounds: list[list[int]]) -> tuple[float, float]:
-    """Median step (ms) over all steps, and the spread of per-round medians (ms)."""
-    medians = [statistics.median(r) for r in rounds]
-    all_steps = [t for r in rounds for t in r]
+#: The three clocks each step is timed on.
+CLOCKS = ("wall", "thread CPU", "process CPU")
+
+
+def _paired(off: list[list[list[int]]], on: list[list[list[int]]], clock: int) -> list[float]:
+    """Per round, on/off of the median step: the windows of a round ran back to back."""
+    return [
+        statistics.median(s[clock] for s in b) / statistics.median(s[clock] for s in a)
+        for a, b in zip(off, on, strict=True)
+    ]
+
+
+def _other_threads_pct(rounds: list[list[list[int]]]) -> float:
+    """CPU used by threads other than the training thread, in % of the wall time."""
+    other = sum(s[2] - s[1] for r in rounds for s in r)
+    wall = sum(s[0] for r in rounds for s in r)
+    return 100.0 * other / wall if wall else 0.0
+
+
+def _summary(rounds: list[list[list[int]]], clock: int) -> tuple[float, float]:
+    """Median step (ms) on one clock over all steps, and the spread of per-round medians."""
+    medians = [statistics.median(step[clock] for step in r) for r in rounds]
+    all_steps = [step[clock] for r in rounds for step in r]
     return statistics.median(all_steps) / 1e6, (max(medians) - min(medians)) / 1e6
 
 
@@ -196,15 +222,29 @@ def main() -> None:
         f"model: MLP 128-{args.width}-{args.width}-10, batch {args.batch}, 1 thread; "
         f"{args.rounds} rounds x {args.steps} steps per window, alternating"
     )
+    print(
+        "wall time moves with everything else on the machine; CPU time of the training "
+        "thread (and of the whole process: the agent's threads too) does not"
+    )
     for what, label in (
         ("torch", "torch collector recording"),
         ("idle", "agent idle (no collection)"),
     ):
-        off, off_spread = _summary(result[f"{what}_off"])
-        on, _ = _summary(result[f"{what}_on"])
+        for clock, clock_name in enumerate(CLOCKS):
+            off, off_spread = _summary(result[f"{what}_off"], clock)
+            on, _ = _summary(result[f"{what}_on"], clock)
+            ratios = _paired(result[f"{what}_off"], result[f"{what}_on"], clock)
+            print(
+                f"{label:27} {clock_name:11} off {off:7.3f} ms  on {on:7.3f} ms  "
+                f"{100 * (on / off - 1):+6.1f}%  paired per round: median "
+                f"{100 * (statistics.median(ratios) - 1):+.1f}% (range "
+                f"{100 * (min(ratios) - 1):+.1f}..{100 * (max(ratios) - 1):+.1f}%); "
+                f"spread of off medians {100 * off_spread / off:.1f}%"
+            )
         print(
-            f"{label:28} off {off:7.3f} ms  on {on:7.3f} ms  overhead {100 * (on / off - 1):+6.1f}%"
-            f"  (round-to-round spread of the off median: {100 * off_spread / off:.1f}%)"
+            f"{label:27} CPU of other threads (agent, profiler): off "
+            f"{_other_threads_pct(result[f'{what}_off']):.2f}%  on "
+            f"{_other_threads_pct(result[f'{what}_on']):.2f}% of wall time"
         )
 
 

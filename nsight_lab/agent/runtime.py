@@ -745,7 +745,6 @@ class Agent:
     def _start_recording(self, command: AgentCommand) -> None:
         assert self._collector is not None
         folder = self.spool.work_dir(command.collection_id)
-        anchor = self._measure_clock()
         try:
             self._collector.start(folder, command.collection_index)
         except CollectorError as exc:
@@ -756,7 +755,7 @@ class Agent:
             self._ack(command.seq, False, f"{self._collector_name} failed to start: {exc!r}")
             return
         stop_at = time.monotonic() + command.duration_s if command.duration_s else None
-        recording = _Recording(command, folder, stop_at, first_step=STEPS.next_step, anchor=anchor)
+        recording = _Recording(command, folder, stop_at, first_step=STEPS.next_step)
         if command.max_overhead_pct is not None:
             # The guard alone: no step window, but stop early when steps get too slow.
             cid = command.collection_id
@@ -773,6 +772,8 @@ class Agent:
         self._state.recording = recording
         log.info("recording collection %s with %s", command.collection_id, self._collector_name)
         self._ack(command.seq, True, f"recording with {self._collector_name}")
+        # After the ack: a start to thousands of agents should not wait on their clocks.
+        recording.anchor = self._measure_clock()
 
     def _handle_stop(self, command: AgentCommand) -> None:
         pending = self._state.pending

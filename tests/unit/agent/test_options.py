@@ -42,3 +42,9 @@ def test_unknown_options_are_refused_with_what_exists() -> None:
         check_known({"bogus": 1})
     with pytest.raises(OptionError, match="annotations takes no options"):
         check("annotations", {"frobnicate": True})
+
+
+def test_a_collector_outside_the_catalog_takes_no_options() -> None:
+    assert check("my-plugin", {}) == {}
+    with pytest.raises(OptionError, match="the my-plugin collector takes no options; got --rate"):
+        check("my-plugin", {"rate": 1})
