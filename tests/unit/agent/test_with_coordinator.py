@@ -224,3 +224,35 @@ def test_options_the_collector_cannot_apply_fail_that_agent(
         refused = api.post("/profiler/start", json={"tag": "agent-test", "options": {"rate": 5}})
         assert refused.status_code == 422
         assert "records with annotations" in refused.json()["detail"]
+
+
+def test_overhead_guard_stops_a_capture_early_and_says_so(coordinator: str, tmp_path: Path) -> None:
+    """Steps get 3x slower once recording: --max-overhead 50% stops it at the next boundary."""
+    from nsight_lab.agent.steps import STEPS
+
+    slow = threading.Event()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            with annotate("step"):
+                time.sleep(0.06 if slow.is_set() else 0.02)
+
+    trainer = threading.Thread(target=loop, daemon=True)
+    trainer.start()
+    try:
+        with _annotations_agent(coordinator, tmp_path) as api:
+            wait_for(lambda: STEPS.next_step > 6, timeout=10)
+            body = {"tag": "agent-test", "max_overhead_pct": 50}
+            cid = api.post("/profiler/start", json=body).json()["collection_id"]
+            wait_for(lambda: _participant_state(api, cid) == "RECORDING")
+            slow.set()
+            wait_for(lambda: len(_files(api, cid)) == 1, timeout=20)
+            (info,) = _files(api, cid)
+            meta = info["metadata"]
+            assert meta["stop_reason"] == "overhead"
+            assert meta["overhead_pct"] > 50
+            assert any("stopped early" in w for w in meta["warnings"])
+    finally:
+        stop.set()
+        trainer.join(5)
