@@ -930,6 +930,9 @@ class Agent:
         while not self._uploads_stop.is_set():
             self._upload_wake.clear()
             entries = self.spool.entries() if self._registered.is_set() else []
+            # This process's reports first: adopted ones may belong to a coordinator
+            # that no longer knows their collection, and must not hold ours back.
+            entries.sort(key=lambda e: e.agent_id != self._agent_id)
             failed = False
             for entry in entries:
                 if self._uploads_stop.is_set():
@@ -954,7 +957,9 @@ class Agent:
                 ) as exc:
                     streak.failed(exc)
                     failed = True
-                    break
+                    if entry.agent_id == self._agent_id:
+                        break  # the coordinator or storage is in trouble: back off
+                    continue  # an adopted report: try the others before backing off
                 else:
                     self.spool.remove(entry)
                     backoff.reset()

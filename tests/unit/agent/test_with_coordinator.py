@@ -256,3 +256,51 @@ def test_overhead_guard_stops_a_capture_early_and_says_so(coordinator: str, tmp_
     finally:
         stop.set()
         trainer.join(5)
+
+
+def test_an_adopted_report_the_coordinator_refuses_does_not_hold_back_our_own(
+    coordinator: str, tmp_path: Path
+) -> None:
+    """Orphans of dead processes are adopted; one for an unknown collection just waits."""
+    import json
+
+    orphan = tmp_path / "spool" / "999999999" / "1000000000000-orphan"
+    orphan.mkdir(parents=True)
+    (orphan / "report.bin").write_bytes(b"from a process long gone")
+    (orphan / "entry.json").write_text(
+        json.dumps(
+            {
+                "entry_id": "1000000000000-orphan",
+                "collection_id": "ghost-collection",
+                "kind": "report",
+                "filename": "report.bin",
+                "sha256": "0" * 64,
+                "size": 24,
+                "agent_id": "ghost-agent",
+                "created_at": 1.0,
+                "version": 1,
+            }
+        )
+    )
+    config = AgentConfig(
+        coordinator_url=f"{coordinator}/api/v1/",
+        tag="agent-test",
+        instance="i-1",
+        process_name="trainer",
+        collector="annotations",
+        spool_dir=tmp_path / "spool" / str(os.getpid()),
+        adopt_orphan_spools=True,
+        retry_max_s=0.5,
+    )
+    agent = Agent(config)
+    agent.start()
+    try:
+        assert agent.wait_registered(5)
+        api = httpx.Client(base_url=f"{coordinator}/api/v1", timeout=10)
+        cid = api.post("/profiler/start", json={"tag": "agent-test"}).json()["collection_id"]
+        wait_for(lambda: _participant_state(api, cid) == "RECORDING")
+        api.post("/profiler/stop", json={"tag": "agent-test"})
+        wait_for(lambda: len(_files(api, cid)) == 1, timeout=15)
+        assert any(e.collection_id == "ghost-collection" for e in agent.spool.entries())
+    finally:
+        agent.stop(timeout=2)
