@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from nsight_lab.auth.credentials import gateway_auth, unauthorized_advice
 from nsight_lab.config import CliConfig
 from nsight_lab.models import (
     AgentInfo,
@@ -48,6 +49,10 @@ class ApiError(RuntimeError):
         self.url = url
 
 
+class AuthRequired(ApiError):
+    """The gateway answered 401; ``detail`` says which command logs in again."""
+
+
 class ConnectionFailed(RuntimeError):
     pass
 
@@ -76,13 +81,28 @@ def error_detail(response: httpx.Response) -> str:
 def gateway_http(
     config: CliConfig, *, timeout: float, agent: str = "nsight-lab-cli"
 ) -> httpx.Client:
-    """An HTTP client for the gateway: the configured key as a Bearer token, its CA bundle."""
-    headers = {"User-Agent": agent}
-    if key := config.api_key():
-        headers["Authorization"] = f"Bearer {key}"
+    """An HTTP client for the gateway: the configured credential, its CA bundle."""
     return httpx.Client(
-        headers=headers, timeout=timeout, verify=config.ca_cert or True, follow_redirects=True
+        headers={"User-Agent": agent},
+        auth=gateway_auth(config),
+        timeout=timeout,
+        verify=config.tls_verify(),
+        follow_redirects=True,
     )
+
+
+def storage_http(config: CliConfig, *, timeout: float) -> httpx.Client:
+    """For presigned storage URLs: they carry their own authorization, so no credential
+    of ours ever travels to object storage."""
+    return httpx.Client(timeout=timeout, verify=config.tls_verify())
+
+
+def api_error(config: CliConfig, response: httpx.Response, url: str) -> ApiError:
+    """The error for a refused request; a 401 also says how to log in again."""
+    detail = error_detail(response)
+    if response.status_code == 401:
+        return AuthRequired(401, unauthorized_advice(config, detail), url)
+    return ApiError(response.status_code, detail, url)
 
 
 class CoordinatorClient:
@@ -115,7 +135,7 @@ class CoordinatorClient:
                 "`nsight-lab configure --gw URL`."
             ) from exc
         if response.status_code >= 400:
-            raise ApiError(response.status_code, error_detail(response), url)
+            raise api_error(self.config, response, url)
         return response
 
     def _get(self, path: str, model: type[T] | Any, **params: Any) -> T:
@@ -268,9 +288,10 @@ class CoordinatorClient:
         # Presigned URLs carry their own authorization; never forward our bearer token
         # to object storage.
         try:
-            with httpx.stream(
-                "GET", url, timeout=60.0, verify=self.config.ca_cert or True
-            ) as response:
+            with (
+                storage_http(self.config, timeout=60.0) as http,
+                http.stream("GET", url) as response,
+            ):
                 if response.status_code >= 400:
                     response.read()
                     raise ApiError(response.status_code, error_detail(response), url)

@@ -325,6 +325,9 @@ class UploadPlan(_Model):
     #: URL, then POST the ETags to ``complete``.
     method: str
     url: str | None = None
+    #: Headers the single PUT must carry (``If-None-Match: *`` on S3: a URL that
+    #: cannot replace a stored object). A 412 answer means the object is stored.
+    headers: dict[str, str] = {}
     part_size: int | None = None
     parts: list[PresignedPart] = []
     expires_at: datetime

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what nsight-lab needs on a fresh machine. Idempotent: reruns are quick.
 #   bash scripts/bootstrap.sh          # the package and its runtime dependencies
-#   bash scripts/bootstrap.sh --dev    # + test/lint tools, JupyterLab, the MinIO server, a Jupyter
+#   bash scripts/bootstrap.sh --dev    # + test/lint tools, JupyterLab, Envoy, the MinIO server, a Jupyter
 #                                      # kernel, Chromium, and the lab extension built and linked
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 extras="."
-[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab]"
+[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab,gateway]"
 echo "== installing nsight-lab ($extras)"
 "$PY" -m pip install --quiet --disable-pip-version-check -e "$extras"
 # papermill executes recipe notebooks on the "python3" kernel of this interpreter.
@@ -21,6 +21,8 @@ if [[ "${1:-}" == "--dev" ]]; then
   PYTHON="$PY" bash scripts/install-torch.sh >"$torch_log" 2>&1 &
   torch_pid=$!
   bash scripts/install-minio.sh
+  # The OpenID Connect provider the auth tests run (npm ci from its lockfile).
+  bash scripts/install-oidc-provider.sh
   # Browser tests drive Debian's Chromium (no browser downloads are possible here).
   command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
   PYTHON="$PY" bash scripts/build-labextension.sh --no-test --link

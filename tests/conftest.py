@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from tests.support.minio import MinioServer
+    from tests.support.oidc_provider import OidcProvider
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
@@ -74,3 +75,45 @@ def cupti_python() -> Path:
 def cupti_wheels() -> Path:
     """The cupti-python wheels scripts/gpu-check.sh installs offline (scripts/install-torch.sh)."""
     return _host_python("cupti_wheels")
+
+
+def _require_oidc_provider() -> None:
+    from tests.support.oidc_provider import oidc_provider_missing_reason
+
+    if (message := oidc_provider_missing_reason()) is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI installs it, so its absence is a build failure)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OidcProvider]:
+    """A real OpenID Connect provider (oidc-provider) on loopback for the whole session.
+
+    Default clients and users (see ``tests/support/oidc_provider.py``). Tests that change
+    lifetimes or keys start their own with ``oidc_provider_factory``.
+    """
+    from tests.support.oidc_provider import OidcProvider
+
+    _require_oidc_provider()
+    with OidcProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def oidc_provider_factory() -> Iterator[Callable[..., OidcProvider]]:
+    """``oidc_provider_factory(ttl={...}, gateway_redirect_uris=[...], tls=...)``: a
+    provider of the test's own, stopped when the test ends."""
+    from tests.support.oidc_provider import OidcProvider
+
+    _require_oidc_provider()
+    started: list[OidcProvider] = []
+
+    def make(**kwargs: Any) -> OidcProvider:
+        provider = OidcProvider(**kwargs)
+        started.append(provider)
+        return provider.__enter__()
+
+    yield make
+    for provider in started:
+        provider.__exit__(None, None, None)

@@ -46,6 +46,8 @@ class AgentConfig:
     #: processes beside it are adopted and uploaded.
     adopt_orphan_spools: bool = True
     api_key: str | None = None
+    #: A file holding the bearer credential (key or token), re-read when it changes.
+    token_file: str | None = None
     log_file: str | None = None
     #: The process the collector records; the agent's own process unless attaching.
     target_pid: int = field(default_factory=os.getpid)
@@ -74,6 +76,7 @@ _STRING_KEYS = {
     "collector": "COLLECTOR",
     "spool_dir": "SPOOL_DIR",
     "api_key": "API_KEY",
+    "token_file": "TOKEN_FILE",
     "log_file": "AGENT_LOG",
     "nsys_session": "NSYS_SESSION",
     "nsys_path": "NSYS",
@@ -266,6 +269,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> AgentConfig | None:
         spool_dir=spool_dir,
         adopt_orphan_spools=adopt,
         api_key=raw.get("api_key") or None,
+        token_file=raw.get("token_file") or None,
         log_file=raw.get("log_file") or None,
         target_pid=target_pid,
         nsys_session=raw.get("nsys_session") or None,

@@ -166,6 +166,7 @@ def attach(
     instance: str | None = None,
     process_name: str | None = None,
     api_key: str | None = None,
+    token_file: str | None = None,
     spool_dir: Path | None = None,
     pyspy_path: str | None = None,
     wait: bool = True,
@@ -191,6 +192,7 @@ def attach(
         spool_dir=spool_dir or DEFAULT_SPOOL_ROOT.expanduser() / str(os.getpid()),
         adopt_orphan_spools=spool_dir is None,
         api_key=api_key,
+        token_file=token_file,
         target_pid=pid,
         pyspy_path=pyspy_path,
     )

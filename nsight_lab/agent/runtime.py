@@ -35,6 +35,7 @@ from nsight_lab.agent.collectors.choose import Chooser
 from nsight_lab.agent.collectors.options import OptionError, check
 from nsight_lab.agent.commands import AgentCommand, parse_batch, parse_command, parse_seq
 from nsight_lab.agent.config import AgentConfig, load_config
+from nsight_lab.agent.credentials import BearerSource
 from nsight_lab.agent.http import (
     AgentHttpError,
     HttpStatusError,
@@ -158,7 +159,9 @@ class Agent:
     def __init__(self, config: AgentConfig, collector: Collector | None = None) -> None:
         self.config = config
         self.client = JsonClient(
-            config.coordinator_url, api_key=config.api_key, timeout=config.http_timeout_s
+            config.coordinator_url,
+            credential=BearerSource(config.api_key, config.token_file),
+            timeout=config.http_timeout_s,
         )
         self.spool = Spool(config.spool_dir)
         self._collector = collector
@@ -1028,6 +1031,7 @@ class Agent:
                 timeout,
                 retries=2,
                 max_backoff=self.config.retry_max_s,
+                headers={str(k): str(v) for k, v in (plan.get("headers") or {}).items()},
             )
             return []
         if method == "multipart":

@@ -1,7 +1,8 @@
 """nsight-lab: profile GPU and Python workloads across many processes, then analyse.
 
 \b
-Profiling:  configure, session-begin, profiler-start, profiler-stop, session-end,
+Connect:    configure, login, logout
+Profiling:  session-begin, profiler-start, profiler-stop, session-end,
             sessions, ls, download, status
 Workloads:  run -- CMD..., attach PID
 Presets:    preset list|show|save|delete (named capture options, a default per tag)
@@ -18,6 +19,7 @@ import click
 
 from nsight_lab import __version__
 from nsight_lab.cli.analysis_cmd import analysis_group
+from nsight_lab.cli.auth_cmd import COMMANDS as AUTH_COMMANDS
 from nsight_lab.cli.context import CliContext
 from nsight_lab.cli.output import CliFailure
 from nsight_lab.cli.presets import preset_group
@@ -53,7 +55,7 @@ def cli(
     ctx.call_on_close(obj.close)
 
 
-for command in PROFILING_COMMANDS:
+for command in [*AUTH_COMMANDS, *PROFILING_COMMANDS]:
     cli.add_command(command)
 cli.add_command(up)
 cli.add_command(demo)

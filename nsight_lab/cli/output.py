@@ -18,7 +18,9 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from nsight_lab.client import ApiError, ConnectionFailed, DownloadCorrupted
+from nsight_lab.auth.credentials import NotLoggedIn
+from nsight_lab.auth.oidc import OAuthError
+from nsight_lab.client import ApiError, AuthRequired, ConnectionFailed, DownloadCorrupted
 from nsight_lab.config import ConfigError
 from nsight_lab.naming import UnsafePathError
 
@@ -29,6 +31,8 @@ R = TypeVar("R")
 EXIT_USAGE = 2
 EXIT_API = 3
 EXIT_UNREACHABLE = 4
+#: The gateway or the identity provider refused our credentials, or there are none.
+EXIT_AUTH = 5
 EXIT_FAILED = 1
 
 
@@ -100,6 +104,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
+        except AuthRequired as exc:
+            raise CliFailure(exc.detail, EXIT_AUTH) from exc
+        except (NotLoggedIn, OAuthError) as exc:
+            raise CliFailure(str(exc), EXIT_AUTH) from exc
         except ApiError as exc:
             raise CliFailure(exc.detail, EXIT_API) from exc
         except ConnectionFailed as exc:

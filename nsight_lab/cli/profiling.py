@@ -1,4 +1,4 @@
-"""The profiling verbs users know: configure, sessions, start/stop, ls, download, status."""
+"""The profiling verbs users know: sessions, start/stop, ls, download, status."""
 
 from __future__ import annotations
 
@@ -18,72 +18,8 @@ from nsight_lab.cli.output import (
     fmt_time,
     handle_errors,
 )
-from nsight_lab.config import AuthSettings, load_config, save_config
 from nsight_lab.downloads import download_session
 from nsight_lab.models import CollectionInfo, CollectionState, SessionInfo
-
-
-@click.command()
-@click.option("--gw", required=True, help="Gateway URL, e.g. http://localhost:8888")
-@click.option("--apikey", default=None, help="API key (prefer the NSIGHT_API_KEY variable).")
-@click.option("--issuer", default=None, help="OIDC issuer URL for OAuth2.")
-@click.option("--clientid", default=None, help="OAuth2 client id (with --issuer).")
-@click.option(
-    "--oauth-flow-type",
-    type=click.Choice(["authorization_code", "device_code"]),
-    default=None,
-    help="OAuth2 flow the CLI uses to log in.",
-)
-@click.option("--authorization-endpoint", default=None, help="Override the discovered endpoint.")
-@click.option("--token-endpoint", default=None, help="Override the discovered endpoint.")
-@click.option("--ca-cert", default=None, type=click.Path(dir_okay=False), help="CA bundle for TLS.")
-@common_options
-@pass_cli
-@handle_errors
-def configure(
-    cli: CliContext,
-    gw: str,
-    apikey: str | None,
-    issuer: str | None,
-    clientid: str | None,
-    oauth_flow_type: str | None,
-    authorization_endpoint: str | None,
-    token_endpoint: str | None,
-    ca_cert: str | None,
-) -> None:
-    """Store the gateway URL and credentials in ~/.nsight-cloud.conf (mode 0600).
-
-    \b
-    Examples:
-      nsight-lab configure --gw http://localhost:8888
-      nsight-lab configure --gw https://gw.example:8888 --apikey "$NSIGHT_API_KEY"
-    """
-    if not gw.startswith(("http://", "https://")):
-        raise CliFailure(f"--gw must be an http:// or https:// URL, got {gw!r}", 2)
-    if (issuer is None) != (clientid is None):
-        raise CliFailure("--issuer and --clientid must be given together", 2)
-    config = load_config()
-    tag = cli.tag or config.tag
-    new = config.model_copy(
-        update={
-            "gw": gw.rstrip("/"),
-            "tag": tag,
-            "ca_cert": ca_cert,
-            "auth": AuthSettings(
-                apikey=apikey,
-                issuer=issuer,
-                clientid=clientid,
-                oauth_flow_type=oauth_flow_type,
-                authorization_endpoint=authorization_endpoint,
-                token_endpoint=token_endpoint,
-            ),
-        }
-    )
-    path = save_config(new)
-    cli.printer.emit(
-        {"config": str(path), "gw": new.gw, "tag": new.tag},
-        lambda: cli.printer.console.print(f"Saved {path} (gateway {new.gw}, tag {new.tag})"),
-    )
 
 
 def _print_session(cli: CliContext, session: SessionInfo, verb: str) -> None:
@@ -363,7 +299,6 @@ def status(cli: CliContext) -> None:
 
 
 COMMANDS = [
-    configure,
     session_begin,
     profiler_start,
     profiler_stop,

@@ -6,6 +6,8 @@ import os
 
 import click
 
+from nsight_lab.auth.credentials import TOKEN_FILE_ENV
+from nsight_lab.auth.handoff import AGENT_API_KEY_ENV, agent_credentials
 from nsight_lab.cli.context import CliContext, pass_cli
 from nsight_lab.cli.output import CliFailure, handle_errors
 
@@ -48,16 +50,16 @@ def run(
     from nsight_lab.agent.launcher import LaunchError, build_run_environment, run_command
 
     try:
-        env = build_run_environment(
-            dict(os.environ),
-            coordinator_url=cli.config.coordinator_url,
-            tag=tag or cli.effective_tag,
-            instance=instance,
-            process_name=process_name,
-            collector=collector,
-            api_key=cli.config.api_key(),
-        )
-        code = run_command(list(command), env)
+        with agent_credentials(cli.config) as credential_env:
+            env = build_run_environment(
+                {**os.environ, **credential_env},
+                coordinator_url=cli.config.coordinator_url,
+                tag=tag or cli.effective_tag,
+                instance=instance,
+                process_name=process_name,
+                collector=collector,
+            )
+            code = run_command(list(command), env)
     except LaunchError as exc:
         raise CliFailure(str(exc), 127) from exc
     except FileNotFoundError as exc:
@@ -88,13 +90,15 @@ def attach(
         f"attached to pid {pid}; profiling under tag {tag or cli.effective_tag} (Ctrl-C to detach)"
     )
     try:
-        attach_agent(
-            pid,
-            coordinator_url=cli.config.coordinator_url,
-            tag=tag or cli.effective_tag,
-            instance=instance,
-            process_name=process_name,
-            api_key=cli.config.api_key(),
-        )
+        with agent_credentials(cli.config) as credential_env:
+            attach_agent(
+                pid,
+                coordinator_url=cli.config.coordinator_url,
+                tag=tag or cli.effective_tag,
+                instance=instance,
+                process_name=process_name,
+                api_key=credential_env.get(AGENT_API_KEY_ENV),
+                token_file=credential_env.get(TOKEN_FILE_ENV),
+            )
     except LaunchError as exc:
         raise CliFailure(str(exc)) from exc

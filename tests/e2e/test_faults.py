@@ -132,7 +132,7 @@ def test_truncated_or_altered_upload_is_rejected_by_checksum(stack: UpServer, ta
     plan = httpx.post(api + "uploads", json=declared).json()
     assert plan["method"] == "single"
     body = payload[: len(payload) // 2] if tamper == "truncated" else payload[:-1] + b"X"
-    put = httpx.put(httpx.URL(api).join(plan["url"]), content=body)
+    put = httpx.put(httpx.URL(api).join(plan["url"]), content=body, headers=plan["headers"])
     assert put.status_code == 200
     done = httpx.post(api + f"uploads/{plan['upload_id']}/complete", json={"parts": []})
     assert done.status_code == 422

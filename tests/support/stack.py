@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -46,6 +47,9 @@ class UpServer:
 
     Storage is the local folder by default, a bucket on ``minio`` when given, or any
     ``storage_config`` file; ``env`` tunes the services (``NSIGHT_LAB_*`` settings).
+    ``auth`` puts the Envoy gateway in front (``"apikey"``, ``"jwt"``, ``("jwt",
+    "oauth2")``...) with ``auth_args`` as further ``up`` flags (``--apikey-file``...);
+    with ``--tls-cert`` among them the URL is ``https``.
     """
 
     def __init__(
@@ -56,10 +60,17 @@ class UpServer:
         *,
         storage_config: Path | None = None,
         env: dict[str, str] | None = None,
+        auth: str | tuple[str, ...] | None = None,
+        auth_args: list[str] | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.auth = (auth,) if isinstance(auth, str) else tuple(auth or ())
+        self.auth_args = list(auth_args or [])
+        self.host = host
+        scheme = "https" if "--tls-cert" in self.auth_args else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.coordinator_url = f"{self.url}/coordinator/api/v1/"
         self.analysis_url = f"{self.url}/analysis/api/v1/"
         self.env = env or {}
@@ -82,7 +93,12 @@ class UpServer:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--host",
+            self.host,
         ]
+        for mode in self.auth:
+            cmd += ["--auth", mode]
+        cmd += self.auth_args
         if self.storage_config:
             cmd += ["--storage-config", str(self.storage_config)]
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +111,9 @@ class UpServer:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"nsight-lab up exited: {self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as answer:
+                with urllib.request.urlopen(
+                    self.url + "/healthz", timeout=1, context=_unverified()
+                ) as answer:
                     if answer.status == 200:
                         return self
             except (urllib.error.URLError, OSError):
@@ -127,6 +145,14 @@ class UpServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _unverified() -> ssl.SSLContext:
+    """Only for the readiness probe of a gateway with a self-signed test certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class Workload:

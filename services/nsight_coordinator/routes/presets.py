@@ -12,9 +12,12 @@ import time
 
 from fastapi import APIRouter, Response
 
+from nsight_coordinator import tenancy
 from nsight_coordinator.errors import Invalid, NotFound
 from nsight_coordinator.state import State
+from nsight_lab.gateway.identity import Caller
 from nsight_lab.models import ProfilePreset
+from nsight_lab.servicekit import CallerDep
 
 router = APIRouter(tags=["presets"])
 
@@ -36,16 +39,27 @@ async def get_preset(name: str, state: State) -> ProfilePreset:
     return preset
 
 
+def _require_tags(caller: Caller, preset: ProfilePreset | None) -> None:
+    """A tenant may only make a preset the default of its own tags."""
+    for tag in preset.default_for_tags if preset is not None else ():
+        tenancy.require_tag(caller, tag)
+
+
 @router.put("/presets/{name}", response_model=ProfilePreset)
-async def put_preset(name: str, body: ProfilePreset, state: State) -> ProfilePreset:
+async def put_preset(
+    name: str, body: ProfilePreset, state: State, caller: CallerDep
+) -> ProfilePreset:
     """Create or replace; the body's ``name`` must match the path."""
     if body.name != name:
         raise Invalid(f"the body names preset {body.name!r} but the path says {name!r}")
+    _require_tags(caller, body)
+    _require_tags(caller, state.db.get_preset(name))
     return state.db.put_preset(body, time.time())
 
 
 @router.delete("/presets/{name}", status_code=204)
-async def delete_preset(name: str, state: State) -> Response:
+async def delete_preset(name: str, state: State, caller: CallerDep) -> Response:
+    _require_tags(caller, state.db.get_preset(name))
     if not state.db.delete_preset(name):
         raise _unknown(name)
     return Response(status_code=204)

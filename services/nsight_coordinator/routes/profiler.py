@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from nsight_coordinator import tenancy
 from nsight_coordinator.errors import Conflict, Invalid, NotFound
 from nsight_coordinator.state import CoordinatorState, State
 from nsight_lab.agent.collectors.options import OptionError, check
 from nsight_lab.models import AgentState, CollectionInfo, ProfilerStart, ProfilerStop
+from nsight_lab.servicekit import CallerDep
 
 router = APIRouter(tags=["profiler"])
 
@@ -72,13 +74,14 @@ def _check_options(state: CoordinatorState, tag: str, options: dict[str, Any]) -
 
 
 @router.post("/profiler/start", response_model=CollectionInfo, status_code=201)
-async def start(body: ProfilerStart, state: State) -> CollectionInfo:
+async def start(body: ProfilerStart, state: State, caller: CallerDep) -> CollectionInfo:
     """Commands for every agent go in one transaction, then all their polls wake at once."""
     tag = body.tag
     if body.session_id is not None:
-        session_tag = state.db.get_session(body.session_id).tag
+        session_tag = tenancy.session(state, caller, body.session_id).tag
         _check_tag(body, session_tag)
         tag = session_tag
+    tenancy.require_tag(caller, body.tag)
     spec = _apply_preset(body, state, tag)
     _check_options(state, tag, spec["options"])
     duration_s, delay_s = spec.pop("duration_s", None), spec.pop("delay_s", None)
@@ -90,14 +93,15 @@ async def start(body: ProfilerStart, state: State) -> CollectionInfo:
 
 
 @router.post("/profiler/stop", response_model=CollectionInfo)
-async def stop(body: ProfilerStop, state: State) -> CollectionInfo:
+async def stop(body: ProfilerStop, state: State, caller: CallerDep) -> CollectionInfo:
     if body.session_id is not None:
-        _check_tag(body, state.db.get_session(body.session_id).tag)
+        _check_tag(body, tenancy.session(state, caller, body.session_id).tag)
+    tenancy.require_tag(caller, body.tag)
     collection, agent_ids = state.db.stop_collection(body.tag, body.session_id, time.time())
     state.hub.notify(agent_ids)
     return collection
 
 
 @router.get("/collections/{collection_id}", response_model=CollectionInfo)
-async def get_collection(collection_id: str, state: State) -> CollectionInfo:
-    return state.db.get_collection(collection_id)
+async def get_collection(collection_id: str, state: State, caller: CallerDep) -> CollectionInfo:
+    return tenancy.collection(state, caller, collection_id)

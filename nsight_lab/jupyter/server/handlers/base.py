@@ -13,7 +13,7 @@ import httpx
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
-from nsight_lab.client import error_detail
+from nsight_lab.auth.credentials import NotLoggedIn
 from nsight_lab.config import ConfigError
 from nsight_lab.jupyter.server.connection import GatewayConnection, unreachable_detail
 
@@ -39,10 +39,24 @@ class NsightHandler(ExtensionHandlerMixin, APIHandler):
 
     def connection(self) -> GatewayConnection:
         try:
-            conn: GatewayConnection = self.nsight.connection()
+            conn: GatewayConnection = self.nsight.connection(self.forwarded_user_token())
         except ConfigError as exc:
             raise HandlerError(500, str(exc)) from exc
         return conn
+
+    def forwarded_user_token(self) -> str | None:
+        """The signed-in user's bearer token, when the gateway forwards one and the server
+        is configured to use it; never the Jupyter server's own token."""
+        if not self.nsight.forward_user_token:
+            return None
+        scheme, _, value = self.request.headers.get(
+            self.nsight.forwarded_token_header, ""
+        ).partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value:
+            return None
+        own = getattr(self.identity_provider, "token", "") or ""
+        return None if own and value == own else value
 
     def timeout(self) -> float:
         return float(self.nsight.request_timeout)
@@ -71,6 +85,8 @@ class NsightHandler(ExtensionHandlerMixin, APIHandler):
                 response = await client.request(method, url, json=body)
             except httpx.TransportError as exc:
                 raise HandlerError(502, unreachable_detail(conn.gateway, exc)) from exc
+            except NotLoggedIn as exc:
+                raise HandlerError(401, f"{exc} (in a terminal), then reload") from exc
         if response.status_code >= 400:
-            raise HandlerError(response.status_code, error_detail(response))
+            raise HandlerError(response.status_code, conn.refusal_detail(response))
         return response.json() if response.content else None
