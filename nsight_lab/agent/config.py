@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "NSIGHT_LAB_"
-COLLECTORS = ("pyspy", "nsys", "annotations", "auto")
+COLLECTORS = ("pyspy", "nsys", "annotations", "auto", "torch", "cupti")
 DEFAULT_TAG = "default"
 #: The parent of every per-process spool folder; a new agent adopts the folders
 #: that dead processes left here.

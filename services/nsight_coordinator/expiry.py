@@ -48,6 +48,7 @@ class ExpirySweeper:
                 f"agent not seen for more than {self._expiry_s:g} s",
                 now,
             )
+            self._hub.notify(self._db.take_notify())
         self._db.expire_durations(now)
         return lost
 
