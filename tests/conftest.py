@@ -117,3 +117,16 @@ def oidc_provider_factory() -> Iterator[Callable[..., OidcProvider]]:
     yield make
     for provider in started:
         provider.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _own_spool_root(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every agent a test starts (in process or as a child) spools under a folder of its own.
+
+    Agents adopt the spool folders that dead processes left beside theirs; with the
+    machine-wide default, one test's leftovers would be uploaded by the next test's
+    agents to a coordinator that never heard of them.
+    """
+    monkeypatch.setenv("NSIGHT_LAB_SPOOL_ROOT", str(tmp_path_factory.mktemp("spool-root")))

@@ -182,6 +182,8 @@ class Agent:
         self._agent_id: str | None = None
         self._connected = False
         self._poll_timeout_s = config.poll_timeout_s or 25.0
+        #: The heartbeat interval the coordinator asked for; caps waits between reconnects.
+        self._reconnect_cap_s: float | None = None
         #: Highest command seq handed to the executor: acted on, never polled again.
         self.last_seq = 0
         self._commands: queue.Queue[object] = queue.Queue(_COMMAND_QUEUE)
@@ -359,6 +361,12 @@ class Agent:
         poll = answer.get("poll_timeout_s")
         if self.config.poll_timeout_s is None and isinstance(poll, (int, float)) and poll > 0:
             self._poll_timeout_s = min(float(poll), _MAX_POLL_S)
+        beat = answer.get("heartbeat_interval_s")
+        if isinstance(beat, (int, float)) and beat > 0:
+            # Polling is the heartbeat: while the coordinator is away (a restart), a
+            # longer wait between tries would get this agent declared lost after it
+            # comes back, and its part of a running collection with it.
+            self._reconnect_cap_s = min(float(beat), self.config.retry_max_s)
         if self._agent_id and self._agent_id != answer["agent_id"]:
             log.warning(
                 "coordinator gave a new agent id %s (was %s)", answer["agent_id"], self._agent_id
@@ -383,6 +391,8 @@ class Agent:
                 if not registered:
                     self._register()
                     registered = True
+                if self._reconnect_cap_s is not None:
+                    backoff.cap = max(self._reconnect_cap_s, backoff.first)
                 self._flush_acks()
                 self._poll_once()
                 backoff.reset()
@@ -990,6 +1000,12 @@ class Agent:
             except HttpStatusError as exc:
                 if exc.status in (400, 409, 413, 422):
                     raise _PermanentUploadError(str(exc)) from exc
+                if exc.status == 404 and entry.agent_id and entry.agent_id != self._agent_id:
+                    # Adopted from a dead process whose coordinator is not this one (its
+                    # state is durable, so an unknown collection stays unknown).
+                    raise _PermanentUploadError(
+                        f"this coordinator does not know the collection: {exc}"
+                    ) from exc
                 raise
             if not isinstance(plan, dict):
                 raise ProtocolError(f"upload plan is not an object: {str(plan)[:200]!r}")

@@ -53,6 +53,9 @@ class ExpirySweeper:
         return lost
 
     async def run(self) -> None:
+        # The grace period starts when this process starts serving, not when it was
+        # built: imports and start-up before that are time agents could not call in.
+        self._started = time.time()
         while True:
             try:
                 self.sweep()

@@ -261,7 +261,8 @@ def test_overhead_guard_stops_a_capture_early_and_says_so(coordinator: str, tmp_
 def test_an_adopted_report_the_coordinator_refuses_does_not_hold_back_our_own(
     coordinator: str, tmp_path: Path
 ) -> None:
-    """Orphans of dead processes are adopted; one for an unknown collection just waits."""
+    """Orphans of dead processes are adopted; one for a collection this coordinator never
+    had is set aside in ``failed/`` with the reason (kept, not retried forever)."""
     import json
 
     orphan = tmp_path / "spool" / "999999999" / "1000000000000-orphan"
@@ -301,6 +302,11 @@ def test_an_adopted_report_the_coordinator_refuses_does_not_hold_back_our_own(
         wait_for(lambda: _participant_state(api, cid) == "RECORDING")
         api.post("/profiler/stop", json={"tag": "agent-test"})
         wait_for(lambda: len(_files(api, cid)) == 1, timeout=15)
-        assert any(e.collection_id == "ghost-collection" for e in agent.spool.entries())
+        failed = tmp_path / "spool" / str(os.getpid()) / "failed"
+        wait_for(lambda: failed.is_dir() and any(failed.iterdir()), timeout=15)
+        (entry,) = failed.iterdir()
+        assert (entry / "report.bin").read_bytes() == b"from a process long gone"
+        assert "does not know the collection" in (entry / "reason.txt").read_text()
+        assert not any(e.collection_id == "ghost-collection" for e in agent.spool.entries())
     finally:
         agent.stop(timeout=2)
