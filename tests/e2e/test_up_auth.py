@@ -99,10 +99,7 @@ def test_no_key_or_a_wrong_key_gets_nothing_and_says_how_to_fix_it(
 
 
 def test_the_services_port_answers_nothing_without_the_gateway(gated: UpServer) -> None:
-    log = (gated.data_dir / "up.log").read_text()
-    services = next(
-        line.split()[-1] for line in log.splitlines() if "reachable only through" in line
-    )
+    services = gated.log_line("reachable only through").split()[-1]
     for path in ("/coordinator/api/v1/sessions", "/analysis/api/v1/jobs", "/"):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(services + path, timeout=5)
@@ -152,10 +149,7 @@ class TestRefusals:
     def test_auth_none_on_the_network_warns_loudly(self, tmp_path: Path) -> None:
         server = UpServer(tmp_path / "up", auth="none", host="0.0.0.0").start()
         try:
-            assert (
-                "WARNING: --auth none on 0.0.0.0: NO AUTHENTICATION"
-                in (tmp_path / "up" / "up.log").read_text()
-            )
+            server.log_line("WARNING: --auth none on 0.0.0.0: NO AUTHENTICATION")
         finally:
             server.stop()
 

@@ -122,6 +122,21 @@ class UpServer:
             f"nsight-lab up did not answer within {timeout}s: {self.log.read_text()[-3000:]}"
         )
 
+    def log_line(self, marker: str, timeout: float = 15.0) -> str:
+        """The first line of ``up.log`` holding ``marker``, waiting for it to be written.
+
+        ``/healthz`` answers as soon as the gateway is ready, a moment before ``up``
+        prints where everything is, so a reader of the log must wait for the line.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log.read_text().splitlines():
+                if marker in line:
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{marker!r} never appeared in {self.log}")
+            time.sleep(0.1)
+
     def kill(self) -> None:
         """SIGKILL: the hardest crash; nothing gets to clean up."""
         if self._proc and self._proc.poll() is None:
