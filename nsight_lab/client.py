@@ -26,6 +26,7 @@ from nsight_lab.models import (
     CollectionState,
     DownloadLink,
     FileInfo,
+    ProfilePreset,
     ProfilerStart,
     ProfilerStop,
     SessionBegin,
@@ -177,9 +178,29 @@ class CoordinatorClient:
         session_id: str | None = None,
         duration_s: float | None = None,
         delay_s: float | None = None,
+        **capture: Any,
     ) -> CollectionInfo:
-        body = ProfilerStart(tag=tag, session_id=session_id, duration_s=duration_s, delay_s=delay_s)
+        """Start collecting; ``capture`` holds ProfilerStart's capture fields
+        (``options``, ``steps``, ``skip``, ``step_timeout_s``, ``max_overhead_pct``,
+        ``preset``)."""
+        body = ProfilerStart(
+            tag=tag, session_id=session_id, duration_s=duration_s, delay_s=delay_s, **capture
+        )
         return self._post("profiler/start", CollectionInfo, body)
+
+    def presets(self) -> list[ProfilePreset]:
+        return self._get("presets", list[ProfilePreset])
+
+    def preset(self, name: str) -> ProfilePreset:
+        return self._get(f"presets/{name}", ProfilePreset)
+
+    def save_preset(self, preset: ProfilePreset) -> ProfilePreset:
+        payload = preset.model_dump(mode="json", exclude_none=True, exclude={"updated_at"})
+        response = self._request("PUT", f"presets/{preset.name}", json=payload)
+        return ProfilePreset.model_validate(response.json())
+
+    def delete_preset(self, name: str) -> None:
+        self._request("DELETE", f"presets/{name}")
 
     def stop(self, tag: str, session_id: str | None = None) -> CollectionInfo:
         return self._post(

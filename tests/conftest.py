@@ -48,6 +48,35 @@ def minio_server() -> Iterator[MinioServer]:
         yield server
 
 
+def _host_python(find: str) -> Path:
+    from tests.support import host_envs
+
+    found, reason = getattr(host_envs, find)()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI installs it, so its absence is a build failure)")
+        pytest.skip(reason)
+    return Path(found)
+
+
+@pytest.fixture(scope="session")
+def torch_python() -> Path:
+    """A real PyTorch (CPU) interpreter apart from nsight-lab (scripts/install-torch.sh)."""
+    return _host_python("torch_python")
+
+
+@pytest.fixture(scope="session")
+def cupti_python() -> Path:
+    """A real cupti-python interpreter, on a host without a GPU (scripts/install-torch.sh)."""
+    return _host_python("cupti_python")
+
+
+@pytest.fixture(scope="session")
+def cupti_wheels() -> Path:
+    """The cupti-python wheels scripts/gpu-check.sh installs offline (scripts/install-torch.sh)."""
+    return _host_python("cupti_wheels")
+
+
 def _require_oidc_provider() -> None:
     from tests.support.oidc_provider import oidc_provider_missing_reason
 
@@ -88,3 +117,16 @@ def oidc_provider_factory() -> Iterator[Callable[..., OidcProvider]]:
     yield make
     for provider in started:
         provider.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _own_spool_root(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every agent a test starts (in process or as a child) spools under a folder of its own.
+
+    Agents adopt the spool folders that dead processes left beside theirs; with the
+    machine-wide default, one test's leftovers would be uploaded by the next test's
+    agents to a coordinator that never heard of them.
+    """
+    monkeypatch.setenv("NSIGHT_LAB_SPOOL_ROOT", str(tmp_path_factory.mktemp("spool-root")))

@@ -19,11 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "NSIGHT_LAB_"
-COLLECTORS = ("pyspy", "nsys", "annotations", "auto")
+COLLECTORS = ("pyspy", "nsys", "annotations", "auto", "torch", "cupti")
 DEFAULT_TAG = "default"
 #: The parent of every per-process spool folder; a new agent adopts the folders
-#: that dead processes left here.
+#: that dead processes left here. ``NSIGHT_LAB_SPOOL_ROOT`` moves it (a bigger disk,
+#: or one folder per job so that jobs never adopt each other's reports).
 DEFAULT_SPOOL_ROOT = Path("~/.cache/nsight-lab/spool")
+SPOOL_ROOT_ENV = ENV_PREFIX + "SPOOL_ROOT"
+
+
+def spool_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Where this process's spool folder goes, beside those of earlier processes."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(SPOOL_ROOT_ENV) or DEFAULT_SPOOL_ROOT).expanduser()
 
 
 class ConfigError(ValueError):
@@ -39,9 +47,7 @@ class AgentConfig:
     instance: str = ""
     process_name: str = "python"
     collector: str = "auto"
-    spool_dir: Path = field(
-        default_factory=lambda: DEFAULT_SPOOL_ROOT.expanduser() / str(os.getpid())
-    )
+    spool_dir: Path = field(default_factory=lambda: spool_root() / str(os.getpid()))
     #: True when ``spool_dir`` is the default per-pid folder: then folders of dead
     #: processes beside it are adopted and uploaded.
     adopt_orphan_spools: bool = True
@@ -253,7 +259,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> AgentConfig | None:
         spool_dir = Path(raw["spool_dir"]).expanduser()
         adopt = False
     else:
-        spool_dir = DEFAULT_SPOOL_ROOT.expanduser() / str(os.getpid())
+        spool_dir = spool_root(env) / str(os.getpid())
         adopt = True
 
     tag = raw.get("tag", "").strip() or DEFAULT_TAG

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -114,8 +114,20 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise CliFailure(str(exc), EXIT_UNREACHABLE) from exc
         except (ConfigError, DownloadCorrupted, UnsafePathError) as exc:
             raise CliFailure(str(exc)) from exc
+        except ValidationError as exc:  # a request the CLI built from bad flags
+            raise CliFailure(validation_message(exc), EXIT_USAGE) from exc
 
     return wrapper
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors as sentences: ``steps: ...; options: unknown collector option``."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -130,3 +142,34 @@ def fmt_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= step
     return f"{value:.1f} TiB"
+
+
+def fmt_steps(metadata: dict[str, Any]) -> str:
+    """``12-14`` for a report that holds steps 12..14."""
+    steps = metadata.get("steps")
+    if not isinstance(steps, dict) or not isinstance(steps.get("first"), int):
+        return ""
+    first, count = steps["first"], int(steps.get("count") or 0)
+    return f"{first}-{first + count - 1}" if count > 1 else str(first)
+
+
+def fmt_overhead(metadata: dict[str, Any]) -> str:
+    """The measured overhead, ``+3.1%``; empty when the report has no steps to time."""
+    value = metadata.get("overhead_pct")
+    return f"{value:+.1f}%" if isinstance(value, (int, float)) else ""
+
+
+def describe_capture(collection: Any) -> str:
+    """One line saying how a collection records, when it is more than start/stop."""
+    parts = []
+    if collection.preset:
+        parts.append(f"preset {collection.preset}")
+    if collection.steps is not None:
+        where = f"from step {collection.from_step}" if collection.from_step is not None else ""
+        skip = f", skipping {collection.skip}" if collection.skip else ""
+        parts.append(f"{collection.steps} step(s) {where}{skip}".strip())
+    if collection.max_overhead_pct is not None:
+        parts.append(f"max overhead {collection.max_overhead_pct:g}%")
+    if collection.options:
+        parts.append(", ".join(f"{k}={v}" for k, v in collection.options.items()))
+    return ("Capture: " + "; ".join(parts)) if parts else ""

@@ -11,7 +11,7 @@ from nsight_lab.auth.handoff import AGENT_API_KEY_ENV, agent_credentials
 from nsight_lab.cli.context import CliContext, pass_cli
 from nsight_lab.cli.output import CliFailure, handle_errors
 
-COLLECTORS = ["auto", "pyspy", "nsys", "annotations"]
+COLLECTORS = ["auto", "torch", "cupti", "nsys", "pyspy", "annotations"]
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -21,7 +21,10 @@ COLLECTORS = ["auto", "pyspy", "nsys", "annotations"]
     type=click.Choice(COLLECTORS),
     default="auto",
     show_default=True,
-    help="What records: nsys when installed, py-spy stack sampling, or annotations only.",
+    help=(
+        "What records. auto: torch once the process imports it, else cupti (CUDA device and "
+        "cupti-python present), else nsys under `nsys launch`, else py-spy, else annotations."
+    ),
 )
 @click.option("--instance", default=None, help="Instance name (default: <host>-<pid>).")
 @click.option("--process-name", default=None, help="Process name in reports (default: the script).")
@@ -41,6 +44,7 @@ def run(
     \b
     Examples:
       nsight-lab run -- python train.py --epochs 3
+      nsight-lab run --collector torch -- torchrun --nproc-per-node 2 train.py
       nsight-lab run --tag trainers --collector pyspy -- python -m mypkg.train
     """
     from nsight_lab.agent.launcher import LaunchError, build_run_environment, run_command

@@ -13,7 +13,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from nsight_coordinator.routes import agents, files, profiler, sessions, storage, tags, uploads
+from nsight_coordinator.routes import (
+    agents,
+    files,
+    presets,
+    profiler,
+    sessions,
+    storage,
+    tags,
+    uploads,
+)
 from nsight_coordinator.settings import CoordinatorSettings
 from nsight_coordinator.state import CoordinatorState
 from nsight_lab.models import API_PREFIX
@@ -50,6 +59,6 @@ def create_app(
     app.state.coordinator = state
     install_error_handlers(app)
     install_gateway_guard(app, gateway if gateway is not None else GatewaySettings())
-    for module in (agents, sessions, profiler, tags, uploads, files, storage):
+    for module in (agents, sessions, profiler, presets, tags, uploads, files, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

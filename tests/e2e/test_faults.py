@@ -36,7 +36,7 @@ def test_coordinator_killed_mid_collection_loses_and_duplicates_nothing(
         # Agents reconnect on their own; the same session and collection carry on.
         stopped = cli.json("--tag", "crash", "profiler-stop", "--timeout", "60")
         assert stopped["collection_id"] == started["collection_id"]
-        assert stopped["state"] == "COMPLETED", stopped
+        assert stopped["state"] == "COMPLETED", json.dumps(stopped["participants"])
         files = cli.json("--tag", "crash", "ls")
     finally:
         for w in workloads:

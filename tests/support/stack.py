@@ -162,12 +162,14 @@ class Workload:
         self,
         gw: str,
         tag: str,
-        instance: str,
+        instance: str | None,
         *,
         collector: str = "pyspy",
         process_name: str | None = None,
         seconds: float = 120.0,
         env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        log: Path | None = None,
     ) -> None:
         cmd = [
             sys.executable,
@@ -178,18 +180,20 @@ class Workload:
             tag,
             "--collector",
             collector,
-            "--instance",
-            instance,
         ]
+        if instance:  # else every process of the tree names itself (host-pid)
+            cmd += ["--instance", instance]
         if process_name:
             cmd += ["--process-name", process_name]
-        cmd += ["--", sys.executable, "-m", "nsight_lab.demo.workload", "--seconds", str(seconds)]
+        cmd += ["--", *(command or [sys.executable, "-m", "nsight_lab.demo.workload",
+                                    "--seconds", str(seconds)])]  # fmt: skip
         self.instance = instance
+        output = log.open("ab") if log is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             cmd,
             env=base_env({"NSIGHT_LAB_GW": gw, **(env or {})}),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
             start_new_session=True,
         )
 

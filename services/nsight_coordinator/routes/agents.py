@@ -60,7 +60,14 @@ async def register(body: AgentRegistration, state: State, caller: CallerDep) -> 
         heartbeat_interval_s=state.settings.heartbeat_interval_s,
         poll_timeout_s=state.settings.poll_timeout_s,
         last_acked_seq=agent.last_acked_seq,
+        server_time_ns=time.time_ns(),
     )
+
+
+@router.get("/clock")
+async def clock() -> dict[str, int]:
+    """This coordinator's wall clock, for agents' NTP-style clock anchors."""
+    return {"time_ns": time.time_ns()}
 
 
 @router.get("/agents", response_model=list[AgentInfo])
@@ -115,7 +122,11 @@ async def ack_command(
     agent_id: str, seq: int, body: CommandAck, state: State, caller: CallerDep
 ) -> Response:
     _known(state, caller, agent_id)
-    if state.db.ack_command(agent_id, seq, body.ok, body.message, time.time()) is None:
+    answered = state.db.ack_command(
+        agent_id, seq, body.ok, body.message, time.time(), body.step, body.step_ns
+    )
+    state.hub.notify(state.db.take_notify())
+    if answered is None:
         raise NotFound(
             f"agent {agent_id!r} has no command with seq {seq}; ack only seqs received from "
             f"GET /api/v1/agents/{agent_id}/commands"
@@ -130,4 +141,5 @@ async def bye(agent_id: str, state: State, caller: CallerDep) -> Response:
         [agent_id], AgentState.GONE, "the agent's process exited before uploading", time.time()
     )
     state.hub.forget(agent_id)
+    state.hub.notify(state.db.take_notify())
     return Response(status_code=204)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -128,6 +129,7 @@ async def request_upload(
         state=UploadState.PENDING,
         created_at=time.time(),
         collection_files=body.collection_files,
+        metadata=json.dumps(body.metadata),
     )
     state.db.add_upload(upload)
     return await run_in_threadpool(_plan, state, request, upload)
