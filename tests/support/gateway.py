@@ -12,8 +12,10 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -176,8 +178,73 @@ class _CredentialWatch:
         await self.app(scope, receive, send)
 
 
+@dataclass(frozen=True)
+class UiRequest:
+    """What one request forwarded to the UI carried (header names lower-case)."""
+
+    host: str
+    path: str
+    authorization: str | None
+    identity: str | None
+    has_secret: bool
+
+
+class UiProbe:
+    """A recording upstream at the gateway's ``/``, where a cluster serves JupyterLab
+    (``forward_token=True``), for the attacker-side tests: it answers 200 and notes what
+    each forwarded request carried. A probe, not a JupyterLab: the browser tests in
+    ``tests/ui`` put the real one there."""
+
+    def __init__(self) -> None:
+        self.seen: list[UiRequest] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        probe = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                probe.seen.append(
+                    UiRequest(
+                        host=self.headers.get("Host", ""),
+                        path=self.path,
+                        authorization=self.headers.get("Authorization"),
+                        identity=self.headers.get("x-nsight-identity"),
+                        has_secret=self.headers.get("x-nsight-gateway-secret") == SHARED_SECRET,
+                    )
+                )
+                body = b"the UI\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        return Handler
+
+    def start(self) -> UiProbe:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class EnvoyUnderTest:
-    """A real Envoy serving ``spec`` in front of ``services``."""
+    """A real Envoy serving ``spec`` in front of ``services`` (and ``ui`` at ``/``,
+    taking the verified token, when given; else the services' index)."""
 
     def __init__(
         self,
@@ -186,6 +253,7 @@ class EnvoyUnderTest:
         work: Path,
         *,
         oidc: Any = None,
+        ui: UiProbe | None = None,
     ) -> None:
         from nsight_lab.gateway import Upstream, Upstreams, render_bootstrap
         from nsight_lab.gateway.envoy import EnvoyProcess
@@ -193,9 +261,10 @@ class EnvoyUnderTest:
         def upstream(prefix: str) -> Any:
             return Upstream("127.0.0.1", services.port, prefix)
 
+        front = upstream("/") if ui is None else Upstream("127.0.0.1", ui.port, forward_token=True)
         bootstrap = render_bootstrap(
             spec,
-            Upstreams(upstream("/coordinator/"), upstream("/analysis/"), upstream("/")),
+            Upstreams(upstream("/coordinator/"), upstream("/analysis/"), front),
             SHARED_SECRET,
             oidc=oidc,
             listen_address="127.0.0.1",

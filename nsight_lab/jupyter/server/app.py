@@ -44,12 +44,16 @@ class NsightLabExtension(ExtensionApp):
         help="Folder under the Jupyter root where job notebooks and reports are fetched to.",
     )
     request_timeout = Float(30.0, config=True, help="Seconds to wait for one gateway answer.")
+    #: Off for a personal JupyterLab (it uses its user's own `nsight-lab login`); on in
+    #: every deployment that serves JupyterLab behind the gateway's login (the
+    #: operator's UI). On, it never falls back to the server's own credential.
     forward_user_token = Bool(
         False,
         config=True,
         help="JupyterLab behind the nsight-lab gateway's OAuth2 login: call the API as the "
-        "signed-in user, with the bearer token the gateway forwards on each request, "
-        "instead of the server's own credential.",
+        "signed-in user, with the bearer token the gateway forwards on each request "
+        "(its UI upstream needs forward_token). The server's own credential is then never "
+        "used: a request without a forwarded token is refused.",
     )
     forwarded_token_header = Unicode(
         "Authorization",

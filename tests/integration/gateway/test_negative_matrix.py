@@ -21,6 +21,10 @@ Bad credentials, per request:
   another HMAC key);
 - another tenant's valid credential (on alpha's ids; lists must not show alpha);
 - a valid credential sent straight to the services' port, without the gateway.
+
+The UI's route (``/``, where a cluster serves JupyterLab) refuses the same bad
+credentials before its upstream; it alone is handed the verified token, so that
+JupyterLab can act as each signed-in user, while the services never get one.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from tests.integration.gateway.conftest import (
     TENANT_A,
     World,
     bearer,
+    cookies_from_login,
 )
 from tests.support.gateway import (
     claims,
@@ -138,6 +143,8 @@ def send(
             answer = client.request(method, path, headers=headers, json=body)
         except httpx.HTTPError as exc:  # a connection Envoy refused outright counts too
             return base, method, path, 0, repr(exc)
+        if answer.is_redirect:  # where it sends the caller, rather than an empty body
+            return base, method, path, answer.status_code, answer.headers.get("location", "")
         return base, method, path, answer.status_code, answer.text[:300]
 
     with ThreadPoolExecutor(16) as pool:
@@ -291,10 +298,70 @@ def test_a_client_cannot_forge_the_identity_or_the_gateways_secret(gateway_world
     assert answer[3] == 404, answer
 
 
+#: Paths that land on the UI's route: JupyterLab's pages, the panel's API behind its
+#: server extension, and a service's name without its prefix's slash.
+UI_PATHS = ("/lab", "/nsight-lab/api/coordinator/sessions", "/coordinator")
+
+
+def test_the_ui_route_refuses_every_bad_credential_before_the_ui(gateway_world: World) -> None:
+    world = gateway_world
+    jobs, labels = [], []
+    for mode in MODES:
+        for case, headers in bad_credentials(world, mode).items():
+            for path, method in itertools.product(UI_PATHS, ("GET", "POST")):
+                jobs.append((world.modes[mode].url, method, path, headers,
+                             {} if method == "POST" else None))  # fmt: skip
+                labels.append((mode, case))
+    before = len(world.ui.seen)
+    answers = send(world, jobs)
+    wrong = []
+    for (mode, case), (_, method, path, status, text) in zip(labels, answers, strict=True):
+        # A browser without a valid session is sent to the IdP's login; the rest is 401
+        # (403 for a token for another audience), as on the services' routes.
+        to_login = "oauth2" in mode and case in ("no credentials", "cookie from another hmac key")
+        redirected = to_login and status == 302 and text.startswith(world.idp.issuer)
+        if not (status in (401, 403) or redirected):
+            wrong.append((mode, case, method, path, status, text[:120]))
+    assert not wrong, f"{len(wrong)} bad credentials were not refused on the UI route: {wrong[:8]}"
+    assert world.ui.seen[before:] == [], "a refused request reached the UI"
+    print(f"\nUI route: {len(jobs)} requests with bad credentials, all refused before the UI")
+
+
+def test_only_the_ui_route_is_handed_the_verified_token(gateway_world: World) -> None:
+    """What JupyterLab's server extension needs to act as the signed-in user: the token
+    Envoy verified, on its own route; an API key is never passed on."""
+    world = gateway_world
+    for mode in MODES:
+        m = world.modes[mode]
+        for who in (m.alpha, m.beta, m.admin):
+            before = len(world.ui.seen)
+            answer = send(world, [(m.url, "GET", "/lab", who, None)])[0]
+            assert answer[3] == 200 and answer[4] == "the UI\n", (mode, answer)
+            (got,) = world.ui.seen[before:]
+            expected = None if mode == "apikey" else who["Authorization"]
+            assert got.authorization == expected, (mode, got)
+            assert got.has_secret and got.identity, got
+    # A browser's login: the oauth2 filter turns its session cookie into the bearer
+    # token, jwt_authn verifies it, and only the UI gets it.
+    oauth2 = world.modes["oauth2"]
+    cookies = cookies_from_login(oauth2.url, world.ca_file, world.idp)
+    before = len(world.ui.seen)
+    with world.client(base_url=oauth2.url, cookies=cookies) as browser:
+        assert browser.get("/lab").status_code == 200
+        assert browser.get("/coordinator/api/v1/sessions").status_code == 200
+    (got,) = world.ui.seen[before:]
+    assert got.identity == "alice" and got.authorization is not None, got
+    # The access token itself (a JWT), not the cookie, which Envoy keeps encrypted.
+    token = got.authorization.removeprefix("Bearer ")
+    assert token.count(".") == 2 and token not in cookies.values()
+
+
 def test_no_key_token_or_cookie_reaches_a_service_or_a_log(gateway_world: World) -> None:
     """Run last in this file: everything above sent credentials of every kind."""
     world = gateway_world
     assert world.services.leaked == [], world.services.leaked[:5]
+    # Not because tokens are dropped everywhere: the UI route was handed them.
+    assert any(r.authorization for r in world.ui.seen), "the UI should have had tokens"
     credentials = [
         h["Authorization"].removeprefix("Bearer ")
         for m in world.modes.values()

@@ -18,6 +18,13 @@ from nsight_lab.config import ConfigError
 from nsight_lab.jupyter.server.connection import GatewayConnection, unreachable_detail
 
 AUTH_RESOURCE = "nsight-lab"
+#: With ``forward_user_token`` on, a request that brings no login is refused rather
+#: than served with the server's own credential, which may see every tenant.
+NO_FORWARDED_LOGIN = (
+    "this JupyterLab acts as each signed-in user, and no login came with the request: "
+    "open it through the nsight-lab gateway's address and sign in (if you did, the "
+    "gateway does not pass tokens on to JupyterLab; its UI upstream needs forward_token)"
+)
 
 
 class HandlerError(Exception):
@@ -38,8 +45,11 @@ class NsightHandler(ExtensionHandlerMixin, APIHandler):
         return self.extensionapp
 
     def connection(self) -> GatewayConnection:
+        token = self.forwarded_user_token()
+        if token is None and self.nsight.forward_user_token:
+            raise HandlerError(401, NO_FORWARDED_LOGIN)
         try:
-            conn: GatewayConnection = self.nsight.connection(self.forwarded_user_token())
+            conn: GatewayConnection = self.nsight.connection(token)
         except ConfigError as exc:
             raise HandlerError(500, str(exc)) from exc
         return conn

@@ -103,16 +103,29 @@ class TestBehindTheGatewaysLogin:
     async def test_the_forwarded_token_is_used_instead_of_the_servers_login(
         self, jp_fetch: Any, logged_in: tuple[JwtGate, TokenStore], oidc_provider: OidcProvider
     ) -> None:
-        gate, store = logged_in
+        gate, _store = logged_in
         bob = oidc_provider.device_login(BOB)["access_token"]
         headers = {"X-Forwarded-Access-Token": f"Bearer {bob}"}
         code, status = await fetch_json(jp_fetch, "nsight-lab", "status", headers=headers)
         assert code == 200 and status["auth"] == "oauth2 (your login)" and status["reachable"]
         assert gate.seen == [f"Bearer {bob}"]
-        # Without a forwarded token the server's own login is used, as before.
-        code, status = await fetch_json(jp_fetch, "nsight-lab", "status")
-        assert status["auth"] == "oauth2"
-        assert gate.seen[-1] == f"Bearer {store.load().access_token}"  # type: ignore[union-attr]
+
+    async def test_without_a_forwarded_token_the_servers_own_login_is_never_used(
+        self, jp_fetch: Any, logged_in: tuple[JwtGate, TokenStore], jp_serverapp: Any
+    ) -> None:
+        """The server's login may see every tenant: falling back to it would hand each
+        signed-in user everyone's sessions. Nothing is sent to the gateway at all."""
+        gate, _store = logged_in
+        own = {"X-Forwarded-Access-Token": f"Bearer {jp_serverapp.identity_provider.token}"}
+        for headers in ({}, own, {"X-Forwarded-Access-Token": "Basic YWxpY2U6cHc="}):
+            code, status = await fetch_json(jp_fetch, "nsight-lab", "status", headers=headers)
+            assert code == 200 and status["reachable"] is False
+            assert "no login came with the request" in status["error"]
+            code, body = await fetch_json(
+                jp_fetch, "nsight-lab", "api", "coordinator", "sessions", headers=headers
+            )
+            assert code == 401 and "sign in" in body["detail"]
+        assert gate.seen == []
 
     async def test_a_refused_forwarded_token_says_to_reload(
         self, jp_fetch: Any, logged_in: tuple[JwtGate, TokenStore]
