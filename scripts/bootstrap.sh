@@ -15,7 +15,14 @@ if ! "$PY" -m jupyter kernelspec list 2>/dev/null | grep -q '^ *python3 '; then
   "$PY" -m ipykernel install --user --name python3 >/dev/null
 fi
 if [[ "${1:-}" == "--dev" ]]; then
+  # Real PyTorch (CPU) and cupti-python host environments for the collector tests:
+  # ~2.9 GB of downloads and unpacking, so they proceed while MinIO builds.
+  torch_log=$(mktemp "${TMPDIR:-/tmp}/nsight-lab-install-torch.XXXXXX")
+  PYTHON="$PY" bash scripts/install-torch.sh >"$torch_log" 2>&1 &
+  torch_pid=$!
   bash scripts/install-minio.sh
+  # The OpenID Connect provider the auth tests run (npm ci from its lockfile).
+  bash scripts/install-oidc-provider.sh
   # Browser tests drive Debian's Chromium (no browser downloads are possible here).
   # (The lock timeout: scripts/install-kube.sh may be installing etcd in the background.)
   command -v chromium >/dev/null || {
@@ -23,5 +30,12 @@ if [[ "${1:-}" == "--dev" ]]; then
       apt-get -o DPkg::Lock::Timeout=900 install -y chromium
   }
   PYTHON="$PY" bash scripts/build-labextension.sh --no-test --link
+  if ! wait "$torch_pid"; then
+    cat "$torch_log" >&2
+    echo "bootstrap: scripts/install-torch.sh failed" >&2
+    exit 1
+  fi
+  grep '^==' "$torch_log" || true
+  rm -f "$torch_log"
 fi
 command -v pyenv >/dev/null 2>&1 && pyenv rehash || true

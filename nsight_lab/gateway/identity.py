@@ -14,6 +14,8 @@ every tag.
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 
 _TAGS_MARK = ";tags="
@@ -26,10 +28,26 @@ def encode_client(client: str, tags: list[str] | None) -> str:
     return client + _TAGS_MARK + ",".join(tags)
 
 
+def _json_list(text: str) -> list[str] | None:
+    """A list claim as ``claim_to_headers`` forwards it: base64 of its JSON (Envoy does
+    not flatten arrays), e.g. ``WyJiZXRhIl0=`` for ``["beta"]``."""
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return None
+
+
 def _split_tags(text: str) -> frozenset[str]:
-    # Tokens may carry the claim as a JSON-ish list that Envoy flattened, or as a
-    # plain comma-separated string; both come here as "a,b" (brackets and quotes
-    # are stripped in case an IdP serialised the list itself).
+    # A list claim arrives base64-encoded JSON; a string claim as it is, which may be a
+    # comma-separated list (brackets and quotes are stripped in case an IdP serialised
+    # the list into a string itself).
+    listed = _json_list(text.strip()) if not text.strip().startswith("[") else None
+    if listed is not None:
+        return frozenset(t.strip() for t in listed if t.strip())
     cleaned = text.strip().strip("[]")
     return frozenset(t.strip().strip('"') for t in cleaned.split(",") if t.strip().strip('"'))
 

@@ -13,7 +13,10 @@ The filter chain, in order, and why:
 2. ``oauth2`` (browsers: code flow, HMAC-signed cookies; requests already carrying a
    Bearer token pass through to 3).
 3. ``jwt_authn`` (JWT and OAuth2 modes) checks the Bearer token, copies the identity
-   and tenant claims into headers, and removes the token.
+   and tenant claims into headers, and removes the token; on the UI's route, when its
+   upstream says ``forward_token``, a forwarding copy of each provider keeps the
+   verified token, so JupyterLab's server extension can call the API as the signed-in
+   user. The services' routes never use those copies.
 4. ``api_key_auth`` (API key mode) checks the key, forwards the key's client name in
    the identity header, and removes the key.
 5. ``router``: each route adds the per-deployment secret header.
@@ -23,6 +26,7 @@ presigned URL's signature is its authorization, checked by the service.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -40,6 +44,8 @@ STORAGE_PATH = "api/v1/storage/o/"
 OAUTH2_CALLBACK = "/oauth2/callback"
 OAUTH2_SIGNOUT = "/oauth2/signout"
 HEALTH_PATH = "/healthz"
+#: Per-connection buffer, downstream and upstream.
+BUFFER_BYTES = 4 * 1024 * 1024
 
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
@@ -52,6 +58,9 @@ _OAUTH2 = "type.googleapis.com/envoy.extensions.filters.http.oauth2.v3.OAuth2"
 _TLS_DOWN = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 _TLS_UP = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 _FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
+_JWT_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
+#: jwt_authn's requirement for the UI route when its upstream takes the token.
+UI_REQUIREMENT = "ui"
 _CONNECTIONS = "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
 _FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 
@@ -78,6 +87,11 @@ class Upstream:
     host: str
     port: int
     path_prefix: str = "/"
+    #: Pass the caller's verified bearer token on (JWT and OAuth2 modes). Only for the
+    #: UI, and only a JupyterLab whose server extension has ``forward_user_token`` on:
+    #: it then calls the API as each signed-in user instead of as itself. The services
+    #: never get a token, only the identity headers and the secret.
+    forward_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,12 @@ class _Builder:
                 "oauth2 needs TLS on the gateway: its session cookies are Secure, and "
                 "browsers do not send them over plain HTTP; set tls (tlsSecretRef in a cluster)"
             )
+        for name in ("coordinator", "analysis"):
+            if getattr(upstreams, name).forward_token:
+                raise RenderError(
+                    f"the {name} upstream cannot take the caller's token: services get the "
+                    "identity headers and the gateway's secret, never a credential"
+                )
         if spec.tls_secret_ref is not None and spec.tls is None:
             raise RenderError(
                 f"tlsSecretRef {spec.tls_secret_ref.name!r} must be resolved to tls.certFile/"
@@ -214,7 +234,9 @@ class _Builder:
         listener = {
             "name": "gateway",
             "address": _address(listen_address, self.spec.port),
-            "per_connection_buffer_limit_bytes": 1024 * 1024,
+            # Room for a few of a download's 1 MiB reads in flight each way, so a large
+            # transfer streams instead of stalling on flow control.
+            "per_connection_buffer_limit_bytes": BUFFER_BYTES,
             "filter_chains": [chain],
         }
         static: dict[str, Any] = {"listeners": [listener], "clusters": list(self.clusters.values())}
@@ -259,11 +281,19 @@ class _Builder:
                 self._route({"prefix": prefix}, name, prefix, upstream_prefix=upstream.path_prefix)
             )
         if self.upstreams.ui is not None:
-            routes.append(
-                self._route(
-                    {"prefix": "/"}, "ui", "/", upstream_prefix=self.upstreams.ui.path_prefix
-                )
+            ui = self._route(
+                {"prefix": "/"}, "ui", "/", upstream_prefix=self.upstreams.ui.path_prefix
             )
+            if self._ui_takes_token:
+                # Tied to the route, not to a path rule: whatever path a request ends up
+                # on after normalisation, only this route's upstream gets the token.
+                ui["typed_per_filter_config"] = {
+                    "envoy.filters.http.jwt_authn": {
+                        "@type": _JWT_PER_ROUTE,
+                        "requirement_name": UI_REQUIREMENT,
+                    }
+                }
+            routes.append(ui)
         return {
             "name": "gateway",
             "virtual_hosts": [{"name": "nsight", "domains": ["*"], "routes": routes}],
@@ -302,7 +332,16 @@ class _Builder:
             route["request_headers_to_remove"] = ["cookie"]
         if open_route:
             route["typed_per_filter_config"] = self._disabled()
+            # No filter consumed the caller's credential here, so drop it: a presigned
+            # URL needs none, and the service must never see one.
+            route["request_headers_to_remove"] = ["cookie", "authorization"]
         return route
+
+    @property
+    def _ui_takes_token(self) -> bool:
+        ui = self.upstreams.ui
+        tokens = self.auth.jwt.enabled or self.auth.oauth2.enabled
+        return ui is not None and ui.forward_token and tokens
 
     def _disabled(self) -> dict[str, Any]:
         disabled = {"@type": _FILTER_CONFIG, "disabled": True}
@@ -426,18 +465,22 @@ class _Builder:
             provider["forward"] = False
             provider["claim_to_headers"] = claims
         names = list(providers)
-        requires: dict[str, Any] = (
-            {"provider_name": names[0]}
-            if len(names) == 1
-            else {"requires_any": {"requirements": [{"provider_name": n} for n in names]}}
-        )
         # Open routes disable this filter outright (see _route); every other path needs
-        # a token.
-        rules = [{"match": {"prefix": "/"}, "requires": requires}]
-        return {
-            "name": "envoy.filters.http.jwt_authn",
-            "typed_config": {"@type": _JWT, "providers": providers, "rules": rules},
-        }
+        # a token, and only the UI route (per-route config) may keep it.
+        rules = [{"match": {"prefix": "/"}, "requires": _any_of(names)}]
+        config: dict[str, Any] = {"@type": _JWT, "providers": providers, "rules": rules}
+        if self._ui_takes_token:
+            # Same issuer, audiences and keys; only ``forward`` differs. Envoy allows
+            # providers to share an issuer when each requirement names its provider.
+            for name in names:
+                providers[f"{name}_forwarding"] = {
+                    **copy.deepcopy(providers[name]),
+                    "forward": True,
+                }
+            config["requirement_map"] = {
+                UI_REQUIREMENT: _any_of([f"{name}_forwarding" for name in names])
+            }
+        return {"name": "envoy.filters.http.jwt_authn", "typed_config": config}
 
     def _remote_jwks(self, uri: str, cache_s: int) -> dict[str, Any]:
         return {
@@ -562,6 +605,12 @@ class _Builder:
         return name
 
 
+def _any_of(providers: list[str]) -> dict[str, Any]:
+    if len(providers) == 1:
+        return {"provider_name": providers[0]}
+    return {"requires_any": {"requirements": [{"provider_name": n} for n in providers]}}
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -577,6 +626,7 @@ def _address(host: str, port: int) -> dict[str, Any]:
 def _cluster(name: str, host: str, port: int) -> dict[str, Any]:
     return {
         "name": name,
+        "per_connection_buffer_limit_bytes": BUFFER_BYTES,
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
         "connect_timeout": "5s",
         "load_assignment": {

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from nsight_lab.gateway.render import RenderError
 from nsight_lab.gateway.spec import ApiKey, GatewaySpec
 
@@ -47,14 +49,15 @@ def read_api_keys(path: str | Path) -> list[ApiKey]:
         tags = fields[2].split(",") if len(fields) == 3 else None
         try:
             keys.append(ApiKey(client=client, key=key, tags=tags))
-        except ValueError as exc:
-            # The key itself never goes into a message.
-            problem = (
-                str(exc).splitlines()[-1].strip()
-                if "key" not in str(exc)
-                else ("the key is shorter than 16 characters")
-            )
-            raise RenderError(f"{path}:{number}: {problem}") from None
+        except ValidationError as exc:
+            # Name the line and the problem; never echo the key itself.
+            problems = [
+                "the key is shorter than 16 characters"
+                if tuple(error.get("loc", ())) == ("key",)
+                else str(error.get("msg", "invalid")).removeprefix("Value error, ")
+                for error in exc.errors(include_input=False)
+            ]
+            raise RenderError(f"{path}:{number}: {'; '.join(problems)}") from None
     if not keys:
         raise RenderError(f"{path} holds no API key (one per line: CLIENT KEY [TAG,TAG])")
     return keys

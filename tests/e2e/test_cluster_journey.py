@@ -278,7 +278,7 @@ def test_a_labelled_workload_is_profiled_into_storage_and_downloaded(
     # The agent runs inside the user's interpreter, which has no nsight-lab of its own:
     # what runs is the copy the init container put into the shared volume.
     assert Path(f"/proc/{agent['pid']}/exe").resolve() == Path(FOREIGN_PYTHON).resolve()
-    assert agent["collector"] == "pyspy" and agent["preflight"]["pyspy"]["ok"] is True
+    assert agent["collector"] == "pyspy" and agent["readiness"]["pyspy"]["ok"] is True
     cli(home, "--tag", "trainers", "session-begin", "--title", "cluster-journey")
     cli(home, "--tag", "trainers", "profiler-start")
     time.sleep(2)

@@ -100,7 +100,9 @@ def upload_reports(
                 },
             )
             assert plan["method"] == "single", plan
-            put = http.put(urljoin(coordinator_url, plan["url"]), content=data)
+            put = http.put(
+                urljoin(coordinator_url, plan["url"]), content=data, headers=plan.get("headers")
+            )
             assert put.status_code < 300, put.text
             info = call("POST", f"uploads/{plan['upload_id']}/complete", json={"parts": []})
             keys.append(info["key"])

@@ -7,11 +7,13 @@ import time
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from nsight_coordinator import tenancy
 from nsight_coordinator.db import to_datetime
 from nsight_coordinator.errors import NotFound
 from nsight_coordinator.state import State
 from nsight_coordinator.urls import absolute_url
 from nsight_lab.models import DownloadLink, FileInfo
+from nsight_lab.servicekit import CallerDep
 
 router = APIRouter(tags=["files"])
 
@@ -24,24 +26,30 @@ def _unknown_file(file_id: str) -> NotFound:
 
 @router.get("/files", response_model=list[FileInfo])
 async def list_files(
-    state: State, session_id: str | None = None, collection_id: str | None = None
+    state: State,
+    caller: CallerDep,
+    session_id: str | None = None,
+    collection_id: str | None = None,
 ) -> list[FileInfo]:
-    return state.db.list_files(session_id=session_id, collection_id=collection_id)
+    found = state.db.list_files(session_id=session_id, collection_id=collection_id)
+    return [f for f in found if caller.allows(f.tag)]
 
 
 @router.get("/files/{file_id}", response_model=FileInfo)
-async def get_file(file_id: str, state: State) -> FileInfo:
+async def get_file(file_id: str, state: State, caller: CallerDep) -> FileInfo:
     found = state.db.get_file(file_id)
-    if found is None:
+    if found is None or not tenancy.file_visible(caller, found):
         raise _unknown_file(file_id)
     return found
 
 
 @router.get("/files/{file_id}/download", response_model=DownloadLink)
-async def download_link(file_id: str, request: Request, state: State) -> DownloadLink:
+async def download_link(
+    file_id: str, request: Request, state: State, caller: CallerDep
+) -> DownloadLink:
     """Always an absolute URL: local-backend URLs are resolved against this request."""
     found = state.db.get_file(file_id)
-    if found is None:
+    if found is None or not tenancy.file_visible(caller, found):
         raise _unknown_file(file_id)
     expiry = state.settings.presign_expiry_s
     url = await run_in_threadpool(

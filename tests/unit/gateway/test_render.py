@@ -26,7 +26,7 @@ from nsight_lab.gateway import (
 )
 from nsight_lab.gateway.envoy import EnvoyError, envoy_binary, validate
 from nsight_lab.gateway.identity import parse_caller
-from tests.support.gateway import self_signed_cert
+from tests.support.tls import TestCA
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 JWKS = (SNAPSHOTS / "jwks.json").read_text().strip()
@@ -44,11 +44,12 @@ EMBEDDED = Upstreams(
     analysis=Upstream("127.0.0.1", 18001, "/analysis/"),
     ui=Upstream("127.0.0.1", 18001, "/"),
 )
-#: A cluster: a service per Deployment, the gateway's prefix stripped.
+#: A cluster: a service per Deployment, the gateway's prefix stripped; JupyterLab at
+#: ``/`` acts as each signed-in user, so it takes the verified token.
 CLUSTER = Upstreams(
     coordinator=Upstream("nsight-coordinator", 8000),
     analysis=Upstream("nsight-analysis", 8000),
-    ui=Upstream("nsight-ui", 8888),
+    ui=Upstream("nsight-ui", 8888, forward_token=True),
 )
 
 JWT = {"enabled": True, "issuer": "https://example.com", "audiences": ["nsight-cloud"]}
@@ -127,7 +128,8 @@ def test_each_mode_renders_its_reviewed_snapshot(name: str) -> None:
 def real_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Files Envoy's validation opens: a certificate and key, a JWKS, OAuth2 secrets."""
     folder = tmp_path_factory.mktemp("gateway-files")
-    cert, key = self_signed_cert(folder)
+    issued = TestCA(folder).issue()
+    cert, key = issued.cert, issued.key
     (folder / "jwks.json").write_text(JWKS)
     (folder / "client_secret.key").write_text("client-secret")
     (folder / "hmac.key").write_text("h" * 32)
@@ -192,15 +194,92 @@ class TestFilterChain:
         jwt = next(
             f for f in hcm["filters"][0]["typed_config"]["http_filters"] if "jwt" in f["name"]
         )["typed_config"]
-        assert set(jwt["providers"]) == {"jwt", "oidc"}
+        assert set(jwt["providers"]) == {"jwt", "oidc", "jwt_forwarding", "oidc_forwarding"}
         assert jwt["rules"][-1]["requires"] == {
             "requires_any": {"requirements": [{"provider_name": "jwt"}, {"provider_name": "oidc"}]}
+        }
+        assert required_providers(jwt["requirement_map"]["ui"]) == {
+            "jwt_forwarding",
+            "oidc_forwarding",
         }
 
     def test_tokens_and_keys_are_not_forwarded(self) -> None:
         text = to_yaml(render("jwt_and_oauth2"))
         assert "forward: false" in text
         assert "hide_credentials: true" in to_yaml(render("apikey"))
+
+
+def jwt_config(bootstrap: dict[str, Any]) -> dict[str, Any]:
+    hcm = bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    found: dict[str, Any] = next(
+        f for f in hcm["typed_config"]["http_filters"] if f["name"].endswith("jwt_authn")
+    )["typed_config"]
+    return found
+
+
+def required_providers(requirement: dict[str, Any]) -> set[str]:
+    if "provider_name" in requirement:
+        return {requirement["provider_name"]}
+    return {r["provider_name"] for r in requirement["requires_any"]["requirements"]}
+
+
+class TestTheUiTakesTheVerifiedToken:
+    """JupyterLab behind the login acts as each user: only its route keeps the token."""
+
+    @pytest.mark.parametrize("name", ["oauth2", "jwt_and_oauth2", "jwt_remote"])
+    def test_only_the_ui_route_names_the_forwarding_providers(self, name: str) -> None:
+        bootstrap = render(name)
+        jwt = jwt_config(bootstrap)
+        forwarding = {n for n, p in jwt["providers"].items() if p["forward"]}
+        keeping = {n for n, p in jwt["providers"].items() if not p["forward"]}
+        assert forwarding == {f"{n}_forwarding" for n in keeping}
+        # Same checks either way: a forwarding copy differs only in ``forward``.
+        for n in keeping:
+            assert {**jwt["providers"][n], "forward": True} == jwt["providers"][f"{n}_forwarding"]
+        assert required_providers(jwt["requirement_map"]["ui"]) == forwarding
+        # Every path without a route of its own gets the providers that strip the token.
+        assert [required_providers(r["requires"]) for r in jwt["rules"]] == [keeping]
+        for route in routes_of(bootstrap):
+            per_route = route.get("typed_per_filter_config", {}).get(
+                "envoy.filters.http.jwt_authn", {}
+            )
+            if route.get("route", {}).get("cluster") == "ui":
+                assert per_route == {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+                    "requirement_name": "ui",
+                }
+            else:
+                assert "requirement_name" not in per_route, route["match"]
+
+    def test_without_forward_token_nothing_forwards(self) -> None:
+        """``nsight-lab up``: its ``/`` is the services' own index, which gets no token."""
+        jwt = jwt_config(render("jwt_inline"))
+        assert all(p["forward"] is False for p in jwt["providers"].values())
+        assert "requirement_map" not in jwt
+        assert all("typed_per_filter_config" not in r for r in routes_of(render("jwt_inline"))
+                   if r.get("route", {}).get("cluster") == "ui")  # fmt: skip
+
+    def test_api_keys_are_never_forwarded_even_to_a_token_taking_ui(self) -> None:
+        bootstrap = render_bootstrap(
+            GatewaySpec.model_validate(CASES["apikey"][0]), CLUSTER, SECRET
+        )
+        assert "forward: true" not in to_yaml(bootstrap)
+        assert "hide_credentials: true" in to_yaml(bootstrap)
+
+    @pytest.mark.parametrize("service", ["coordinator", "analysis"])
+    def test_a_service_upstream_that_would_take_tokens_is_refused(self, service: str) -> None:
+        upstreams = Upstreams(
+            **{
+                "coordinator": Upstream("nsight-coordinator", 8000),
+                "analysis": Upstream("nsight-analysis", 8000),
+                service: Upstream(f"nsight-{service}", 8000, forward_token=True),
+            }
+        )
+        spec = GatewaySpec.model_validate(
+            {"authentication": {"jwt": {**JWT, "jwksUri": "https://x/j"}}}
+        )
+        with pytest.raises(RenderError, match=f"the {service} upstream cannot take"):
+            render_bootstrap(spec, upstreams, SECRET)
 
     def test_the_secret_reaches_only_the_router_and_every_open_route_skips_auth(self) -> None:
         bootstrap = render("apikey")
@@ -225,11 +304,13 @@ class TestRouting:
         assert by_match["/coord/"]["prefix_rewrite"] == "/"
         assert by_match["/ana/api/v1/storage/o/"]["prefix_rewrite"] == "/api/v1/storage/o/"
 
-    def test_service_routes_drop_browser_cookies(self) -> None:
+    def test_service_routes_drop_browser_cookies_and_open_ones_credentials(self) -> None:
         for route in routes_of(render("oauth2")):
             prefix = route["match"].get("prefix")
             if prefix and prefix != "/":
-                assert route["request_headers_to_remove"] == ["cookie"]
+                removed = route["request_headers_to_remove"]
+                assert "cookie" in removed
+                assert ("authorization" in removed) == ("storage/o/" in prefix), prefix
 
 
 class TestRefusals:
