@@ -14,7 +14,7 @@
 # Prints the path of kube.env on stdout, so `source "$(scripts/install-kube.sh)"` works.
 #
 # The test suite starts this in the background (scripts/test.sh) and the Kubernetes
-# tests wait for kube.env (tests/kube/conftest.py), so the build overlaps the rest.
+# tests wait for kube.env (tests/support/kube_cluster.py), so the build overlaps the rest.
 set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"      # k8s.io/kubernetes
