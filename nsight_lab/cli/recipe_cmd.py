@@ -51,6 +51,7 @@ def _spec_json(spec: RecipeSpec, folder: str) -> dict[str, Any]:
         "display_name": spec.display_name,
         "description": spec.description,
         "tables": list(spec.tables),
+        "columns": {t: list(c) for t, c in spec.columns.items()},
         "notebook": spec.notebook,
         "folder": folder,
         "min_reports": spec.min_reports,
@@ -136,9 +137,11 @@ def info_cmd(ctx: click.Context, name: str, output: str | None) -> None:
         return
     _console.print(f"[bold]{escape(spec.name)}[/]: {escape(spec.display_name)}")
     _console.print(spec.description, markup=False)
-    _console.print(
-        f"Reads tables: {', '.join(spec.tables) or '-'}; notebook: {spec.notebook}", markup=False
-    )
+    reads = [
+        f"{t} ({', '.join(spec.columns[t])})" if t in spec.columns else t for t in spec.tables
+    ]
+    _console.print(f"Reads: {'; '.join(reads) or 'every table'}", markup=False)
+    _console.print(f"Notebook: {spec.notebook}", markup=False)
     table = Table(title="Recipe arguments", header_style="bold")
     for col in ("Option", "Type", "Default", "Help"):
         table.add_column(col)

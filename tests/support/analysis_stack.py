@@ -110,7 +110,13 @@ def upload_reports(
                 ]
                 etags = upload_parts(urls, path, plan["part_size"])
                 parts = [{"part_number": n, "etag": etag} for n, etag in etags]
-            info = call("POST", f"uploads/{plan['upload_id']}/complete", json={"parts": parts})
+            # Completion assembles and checksums the object: minutes for gigabytes.
+            info = call(
+                "POST",
+                f"uploads/{plan['upload_id']}/complete",
+                json={"parts": parts},
+                timeout=max(30.0, size / 20e6),
+            )
             keys.append(info["key"])
         # The collection completes by itself once its only participant uploaded;
         # stop it only if it still runs (e.g. nothing was uploaded).
