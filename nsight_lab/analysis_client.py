@@ -23,7 +23,14 @@ from nsight_lab.analysis_models import (
     RecipeCatalogue,
     RecipeDetail,
 )
-from nsight_lab.client import ApiError, ConnectionFailed, error_detail, gateway_http
+from nsight_lab.client import (
+    ApiError,
+    ConnectionFailed,
+    api_error,
+    error_detail,
+    gateway_http,
+    storage_http,
+)
 from nsight_lab.config import CliConfig
 
 T = TypeVar("T")
@@ -64,7 +71,7 @@ class AnalysisClient:
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
         if response.status_code >= 400:
-            raise ApiError(response.status_code, error_detail(response), url)
+            raise api_error(self.config, response, url)
         return response
 
     def _get(self, path: str, model: Any, **params: Any) -> Any:
@@ -136,7 +143,7 @@ class AnalysisClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(response.status_code, error_detail(response), url)
+                    raise api_error(self.config, response, url)
                 yield from response.iter_text()
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
@@ -148,9 +155,10 @@ class AnalysisClient:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         try:
-            with httpx.stream(
-                "GET", output.url, timeout=60.0, verify=self.config.ca_cert or True
-            ) as response:
+            with (
+                storage_http(self.config, timeout=60.0) as http,
+                http.stream("GET", output.url) as response,
+            ):
                 if response.status_code >= 400:
                     response.read()
                     raise ApiError(response.status_code, error_detail(response), output.url)

@@ -57,6 +57,8 @@ function post<T>(endPoint: string, body?: unknown): Promise<T> {
   });
 }
 
+import type { CaptureRequest } from './capture';
+
 const q = encodeURIComponent;
 const coordinator = (path: string): string => `api/coordinator/${path}`;
 const analysis = (path: string): string => `api/analysis/${path}`;
@@ -68,8 +70,8 @@ export const api = {
   beginSession: (tag: string, title: string): Promise<SessionInfo> =>
     post(coordinator('sessions'), { tag, title: title || null }),
   endSession: (sessionId: string): Promise<SessionInfo> => post(coordinator(`sessions/${q(sessionId)}/end`)),
-  start: (tag: string, sessionId?: string): Promise<CollectionInfo> =>
-    post(coordinator('profiler/start'), { tag, session_id: sessionId ?? null }),
+  start: (tag: string, sessionId?: string, capture: CaptureRequest = {}): Promise<CollectionInfo> =>
+    post(coordinator('profiler/start'), { tag, session_id: sessionId ?? null, ...capture }),
   stop: (tag: string, sessionId?: string): Promise<CollectionInfo> =>
     post(coordinator('profiler/stop'), { tag, session_id: sessionId ?? null }),
   files: (sessionId: string): Promise<FileInfo[]> => requestAPI(coordinator(`files?session_id=${q(sessionId)}`)),

@@ -10,6 +10,7 @@
 import { Widget } from '@lumino/widgets';
 
 import { api } from './api';
+import { CaptureFields, readCapture } from './capture';
 import { h, showError } from './dom';
 import { NsightAPIError } from './errors';
 import { elapsed, formatBytes, formatTime } from './format';
@@ -69,6 +70,7 @@ export class NsightPanel extends Widget {
   private readonly tagInput: HTMLInputElement;
   private readonly titleInput: HTMLInputElement;
   private readonly controlError = h('p', { className: 'jp-NsightLab-error', role: 'alert', hidden: true });
+  private readonly captureInputs: Record<keyof CaptureFields, HTMLInputElement>;
   private readonly recipeSelect: HTMLSelectElement;
   private readonly recipeDescription = h('p', { className: 'jp-NsightLab-muted' });
   private readonly recipeForm = h('div', { className: 'jp-NsightLab-fields' });
@@ -92,12 +94,39 @@ export class NsightPanel extends Widget {
     const button = (label: string, action: () => Promise<void>, name: string): HTMLButtonElement =>
       h('button', { type: 'button', className: 'jp-mod-styled jp-NsightLab-button', 'data-action': name, onclick: () => void action() }, label);
 
+    const captureField = (name: keyof CaptureFields, label: string, placeholder: string): [HTMLInputElement, HTMLElement] => {
+      const id = nextId(`capture-${name}`);
+      const input = h('input', { id, type: 'text', placeholder, autocomplete: 'off', 'data-capture': name });
+      return [input, h('div', { className: 'jp-NsightLab-row' }, h('label', { for: id }, label), input)];
+    };
+    const fields = {
+      steps: captureField('steps', 'Steps', 'e.g. 3 (same steps on every rank)'),
+      skip: captureField('skip', 'Skip steps', 'e.g. 10'),
+      maxOverhead: captureField('maxOverhead', 'Max overhead', 'e.g. 10%'),
+      preset: captureField('preset', 'Preset', 'tag default when empty'),
+      options: captureField('options', 'Collector options', 'e.g. record_shapes=true rate=250')
+    };
+    this.captureInputs = {
+      steps: fields.steps[0],
+      skip: fields.skip[0],
+      maxOverhead: fields.maxOverhead[0],
+      preset: fields.preset[0],
+      options: fields.options[0]
+    };
+    const captureBox = h(
+      'details',
+      { className: 'jp-NsightLab-capture' },
+      h('summary', {}, 'Capture options'),
+      ...Object.values(fields).map(([, row]) => row)
+    );
+
     const controls = h(
       'section',
       { className: 'jp-NsightLab-section', 'aria-label': 'Profiling controls' },
       h('h3', {}, 'Profile'),
       h('div', { className: 'jp-NsightLab-row' }, h('label', { for: tagId }, 'Tag'), this.tagInput),
       h('div', { className: 'jp-NsightLab-row' }, h('label', { for: titleId }, 'Session title'), this.titleInput),
+      captureBox,
       h(
         'div',
         { className: 'jp-NsightLab-buttons' },
@@ -268,7 +297,18 @@ export class NsightPanel extends Widget {
   }
 
   async startProfiling(): Promise<void> {
-    await this.act(this.controlError, () => api.start(this.tag));
+    const read = readCapture({
+      steps: this.captureInputs.steps.value,
+      skip: this.captureInputs.skip.value,
+      maxOverhead: this.captureInputs.maxOverhead.value,
+      preset: this.captureInputs.preset.value,
+      options: this.captureInputs.options.value
+    });
+    if (!read.ok) {
+      showError(this.controlError, read.error);
+      return;
+    }
+    await this.act(this.controlError, () => api.start(this.tag, undefined, read.capture));
   }
 
   async stopProfiling(): Promise<void> {

@@ -14,11 +14,13 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from nsight_lab.client import ApiError, ConnectionFailed, DownloadCorrupted
+from nsight_lab.auth.credentials import NotLoggedIn
+from nsight_lab.auth.oidc import OAuthError
+from nsight_lab.client import ApiError, AuthRequired, ConnectionFailed, DownloadCorrupted
 from nsight_lab.config import ConfigError
 from nsight_lab.naming import UnsafePathError
 
@@ -29,6 +31,8 @@ R = TypeVar("R")
 EXIT_USAGE = 2
 EXIT_API = 3
 EXIT_UNREACHABLE = 4
+#: The gateway or the identity provider refused our credentials, or there are none.
+EXIT_AUTH = 5
 EXIT_FAILED = 1
 
 
@@ -100,14 +104,30 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
+        except AuthRequired as exc:
+            raise CliFailure(exc.detail, EXIT_AUTH) from exc
+        except (NotLoggedIn, OAuthError) as exc:
+            raise CliFailure(str(exc), EXIT_AUTH) from exc
         except ApiError as exc:
             raise CliFailure(exc.detail, EXIT_API) from exc
         except ConnectionFailed as exc:
             raise CliFailure(str(exc), EXIT_UNREACHABLE) from exc
         except (ConfigError, DownloadCorrupted, UnsafePathError) as exc:
             raise CliFailure(str(exc)) from exc
+        except ValidationError as exc:  # a request the CLI built from bad flags
+            raise CliFailure(validation_message(exc), EXIT_USAGE) from exc
 
     return wrapper
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors as sentences: ``steps: ...; options: unknown collector option``."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -122,3 +142,34 @@ def fmt_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= step
     return f"{value:.1f} TiB"
+
+
+def fmt_steps(metadata: dict[str, Any]) -> str:
+    """``12-14`` for a report that holds steps 12..14."""
+    steps = metadata.get("steps")
+    if not isinstance(steps, dict) or not isinstance(steps.get("first"), int):
+        return ""
+    first, count = steps["first"], int(steps.get("count") or 0)
+    return f"{first}-{first + count - 1}" if count > 1 else str(first)
+
+
+def fmt_overhead(metadata: dict[str, Any]) -> str:
+    """The measured overhead, ``+3.1%``; empty when the report has no steps to time."""
+    value = metadata.get("overhead_pct")
+    return f"{value:+.1f}%" if isinstance(value, (int, float)) else ""
+
+
+def describe_capture(collection: Any) -> str:
+    """One line saying how a collection records, when it is more than start/stop."""
+    parts = []
+    if collection.preset:
+        parts.append(f"preset {collection.preset}")
+    if collection.steps is not None:
+        where = f"from step {collection.from_step}" if collection.from_step is not None else ""
+        skip = f", skipping {collection.skip}" if collection.skip else ""
+        parts.append(f"{collection.steps} step(s) {where}{skip}".strip())
+    if collection.max_overhead_pct is not None:
+        parts.append(f"max overhead {collection.max_overhead_pct:g}%")
+    if collection.options:
+        parts.append(", ".join(f"{k}={v}" for k, v in collection.options.items()))
+    return ("Capture: " + "; ".join(parts)) if parts else ""

@@ -137,9 +137,7 @@ def info_cmd(ctx: click.Context, name: str, output: str | None) -> None:
         return
     _console.print(f"[bold]{escape(spec.name)}[/]: {escape(spec.display_name)}")
     _console.print(spec.description, markup=False)
-    reads = [
-        f"{t} ({', '.join(spec.columns[t])})" if t in spec.columns else t for t in spec.tables
-    ]
+    reads = [f"{t} ({', '.join(spec.columns[t])})" if t in spec.columns else t for t in spec.tables]
     _console.print(f"Reads: {'; '.join(reads) or 'every table'}", markup=False)
     _console.print(f"Notebook: {spec.notebook}", markup=False)
     table = Table(title="Recipe arguments", header_style="bold")

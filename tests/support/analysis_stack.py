@@ -102,7 +102,11 @@ def upload_reports(
             parts: list[dict[str, Any]] = []
             if plan["method"] == "single":
                 with path.open("rb") as body:
-                    put = http.put(urljoin(coordinator_url, plan["url"]), content=body)
+                    put = http.put(
+                        urljoin(coordinator_url, plan["url"]),
+                        content=body,
+                        headers=plan.get("headers"),
+                    )
                 assert put.status_code < 300, put.text
             else:  # big reports go up in presigned parts, as the agent sends them
                 urls = [

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.support.minio import free_port
 from tests.support.stack import REPO_ROOT, base_env
@@ -23,7 +24,11 @@ BUILD = REPO_ROOT / "nsight_lab" / "jupyter" / "labextension"
 
 
 class JupyterLabServer:
-    def __init__(self, home: Path, gateway: str) -> None:
+    def __init__(
+        self, home: Path, gateway: str, *, server_config: dict[str, Any] | None = None
+    ) -> None:
+        """``server_config``: more of ``jupyter_server_config.json``, by section
+        (``{"NsightLabExtension": {...}}``)."""
         if not (BUILD / "package.json").is_file():
             raise RuntimeError(
                 f"{BUILD} has no build; run `bash scripts/build-labextension.sh` first"
@@ -41,7 +46,12 @@ class JupyterLabServer:
         config = home / "config"
         config.mkdir()
         (config / "jupyter_server_config.json").write_text(
-            json.dumps({"ServerApp": {"jpserver_extensions": {"nsight_lab.jupyter": True}}})
+            json.dumps(
+                {
+                    "ServerApp": {"jpserver_extensions": {"nsight_lab.jupyter": True}},
+                    **(server_config or {}),
+                }
+            )
         )
         # JupyterLab's "get Jupyter news?" toast would cover the panel in screenshots.
         (config / "labconfig").mkdir()

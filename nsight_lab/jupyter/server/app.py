@@ -10,7 +10,7 @@ Every setting is optional; an empty one falls back to the environment and then t
 from __future__ import annotations
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Unicode
+from traitlets import Bool, Float, Unicode
 
 from nsight_lab.jupyter.server.connection import GatewayConnection, resolve_connection
 from nsight_lab.jupyter.server.handlers import routes
@@ -44,15 +44,33 @@ class NsightLabExtension(ExtensionApp):
         help="Folder under the Jupyter root where job notebooks and reports are fetched to.",
     )
     request_timeout = Float(30.0, config=True, help="Seconds to wait for one gateway answer.")
+    #: Off for a personal JupyterLab (it uses its user's own `nsight-lab login`); on in
+    #: every deployment that serves JupyterLab behind the gateway's login (the
+    #: operator's UI). On, it never falls back to the server's own credential.
+    forward_user_token = Bool(
+        False,
+        config=True,
+        help="JupyterLab behind the nsight-lab gateway's OAuth2 login: call the API as the "
+        "signed-in user, with the bearer token the gateway forwards on each request "
+        "(its UI upstream needs forward_token). The server's own credential is then never "
+        "used: a request without a forwarded token is refused.",
+    )
+    forwarded_token_header = Unicode(
+        "Authorization",
+        config=True,
+        help="Where the gateway puts the user's token (Bearer scheme) for forward_user_token.",
+    )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes())
 
-    def connection(self) -> GatewayConnection:
-        """Resolved per request so a reconfigured client is picked up without a restart."""
+    def connection(self, user_token: str | None = None) -> GatewayConnection:
+        """Resolved per request so a reconfigured client is picked up without a restart;
+        ``user_token`` is the signed-in user's token when ``forward_user_token`` is on."""
         return resolve_connection(
             gateway_url=self.gateway_url or None,
             api_key=self.api_key or None,
             ca_cert=self.ca_cert or None,
             config_file=self.config_file or None,
+            user_token=user_token,
         )

@@ -165,3 +165,17 @@ def test_the_extension_registers_both_magics(ip: InteractiveShell) -> None:
     assert isinstance(ip.magics_manager.registry["NsightMagics"], NsightMagics)
     assert "nsight" in ip.magics_manager.magics["line"]
     assert "nsight_profile" in ip.magics_manager.magics["cell"]
+
+
+def test_start_takes_the_capture_flags_and_refuses_what_the_collector_cannot_do(
+    configured: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stack's agent samples with py-spy: a torch option is refused, clearly."""
+    with pytest.raises(
+        UsageError, match=r"pyspy collector cannot apply --record-shapes \(a torch option\)"
+    ):
+        configured.run_line_magic("nsight", "start --record-shapes")
+    with pytest.raises(UsageError, match="--max-overhead takes a percentage"):
+        configured.run_line_magic("nsight", "start --max-overhead lots")
+    with pytest.raises(UsageError, match="unknown collector option --warp"):
+        configured.run_line_magic("nsight", "start -O warp=9")
