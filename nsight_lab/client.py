@@ -191,6 +191,9 @@ class CoordinatorClient:
             "files", list[FileInfo], session_id=session_id, collection_id=collection_id
         )
 
+    def file(self, file_id: str) -> FileInfo:
+        return self._get(f"files/{file_id}", FileInfo)
+
     def download_link(self, file_id: str) -> DownloadLink:
         return self._get(f"files/{file_id}/download", DownloadLink)
 

@@ -1,0 +1,212 @@
+"""``/nsight-lab/traces``: stored reports as a Timeline, tile by tile, for the "View trace" tab.
+
+``POST /nsight-lab/traces`` with ``{"file_ids": [...]}`` or ``{"collection_id": ...}``
+opens a view (every rank of a collection on one axis) and answers what the front end
+needs before drawing: rows, names, levels, span, alignment, and a ``view_id``. Then:
+
+- ``GET .../traces/<view_id>/tiles?t0=&t1=&width_px=``: the blocks of that window, as
+  ``uint32 header length | header JSON | padding to 8 | six column buffers``;
+- ``GET .../traces/<view_id>/event?row=&t=&tolerance_ns=``: every column of one event;
+- ``GET .../traces/<view_id>/summary?t0=&t1=[&base=1]``: the window's kernel summary.
+
+Reports reach this server through the gateway with the user's credentials (the same
+``gateway_json`` every handler uses), once per report: the local
+:class:`~nsight_lab.jupyter.trace_cache.TraceCache` keeps the converted tables and
+the laid-out timeline, and the browser only ever receives the blocks it draws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import struct
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import quote
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from nsight_lab.jupyter.server.connection import GatewayConnection
+from nsight_lab.jupyter.server.handlers.base import HandlerError, NsightHandler
+from nsight_lab.jupyter.server.handlers.notebooks import checked_id, fetch_to
+from nsight_lab.jupyter.stored_traces import build_view, viewable_files
+from nsight_lab.jupyter.trace_cache import ReportUnreadable, TraceCache
+from nsight_lab.jupyter.widgets.lanes import LAYERS
+from nsight_lab.jupyter.widgets.trace_view import (
+    ReportTimeline,
+    TraceView,
+    TraceViewError,
+    ViewRequestError,
+    answer,
+)
+from nsight_lab.models import FileInfo
+
+#: Views kept open per server; the oldest is dropped (its tab reopens it transparently).
+MAX_VIEWS = 16
+#: A collection of more reports than this is refused (say which to open instead).
+MAX_REPORTS = 512
+#: Reports converted and laid out at once while opening a collection.
+PARALLEL_REPORTS = 2
+
+
+def encode_tiles(header: dict[str, Any], buffers: list[bytes]) -> bytes:
+    """One binary answer: what ``decodeTileResponse`` in the extension reads."""
+    text = json.dumps(header).encode()
+    pad = (-(4 + len(text))) % 8
+    return b"".join([struct.pack("<I", len(text) + pad), text, b" " * pad, *buffers])
+
+
+class TraceViews:
+    """The server's open views and its cache; one per extension instance."""
+
+    def __init__(self, cache: TraceCache) -> None:
+        self.cache = cache
+        self.views: OrderedDict[str, TraceView] = OrderedDict()
+        self.gate = asyncio.Semaphore(PARALLEL_REPORTS)
+
+    def get(self, view_id: str) -> TraceView:
+        view = self.views.get(view_id)
+        if view is None:
+            raise HandlerError(
+                410, f"trace view {view_id} is no longer open on this server; open the trace again"
+            )
+        self.views.move_to_end(view_id)
+        return view
+
+    def put(self, view_id: str, view: TraceView) -> None:
+        self.views[view_id] = view
+        self.views.move_to_end(view_id)
+        while len(self.views) > MAX_VIEWS:
+            self.views.popitem(last=False)
+
+
+def view_id_for(files: list[FileInfo]) -> str:
+    key = json.dumps([sorted(f.file_id for f in files), list(LAYERS)])
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+class TraceOpenHandler(NsightHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        await self.post_json(self._open)
+
+    async def _files(self, conn: GatewayConnection, body: dict[str, Any]) -> list[FileInfo]:
+        file_ids, collection_id = body.get("file_ids"), body.get("collection_id")
+        if bool(file_ids) == bool(collection_id):
+            raise HandlerError(400, 'give either "file_ids" (a list) or "collection_id", not both')
+        if collection_id:
+            checked = checked_id(collection_id, "collection_id")
+            listed = await self.gateway_json(
+                conn, "coordinator", f"files?collection_id={quote(checked)}"
+            )
+            files = viewable_files([FileInfo.model_validate(f) for f in listed])
+            if not files:
+                raise HandlerError(
+                    404,
+                    f"collection {checked} has no reports to show yet "
+                    "(still recording, or every upload failed)",
+                )
+        else:
+            if not isinstance(file_ids, list):
+                raise HandlerError(400, '"file_ids" must be a list of file ids')
+            files = [
+                FileInfo.model_validate(
+                    await self.gateway_json(
+                        conn, "coordinator", f"files/{checked_id(file_id, 'file_ids[]')}"
+                    )
+                )
+                for file_id in file_ids
+            ]
+        if len(files) > MAX_REPORTS:
+            raise HandlerError(
+                413, f"{len(files)} reports at once is too many; open at most {MAX_REPORTS}"
+            )
+        return files
+
+    async def _timeline(self, conn: GatewayConnection, info: FileInfo) -> ReportTimeline:
+        views: TraceViews = self.nsight.trace_views
+        cache = views.cache
+        async with views.gate:
+            try:
+                if not cache.has_trace(info):
+                    link = await self.gateway_json(
+                        conn, "coordinator", f"files/{info.file_id}/download"
+                    )
+                    raw = cache.raw_path(info)
+                    await fetch_to(conn, str(link["url"]), raw, max(self.timeout(), 600.0))
+                    await asyncio.to_thread(cache.convert, info, raw)
+                return await asyncio.to_thread(cache.timeline, info, LAYERS)
+            except ReportUnreadable as exc:
+                raise HandlerError(422, f"cannot show {exc}") from exc
+
+    async def _open(self) -> dict[str, Any]:
+        body = self.json_body('{"file_ids": [...]} or {"collection_id": "..."}')
+        conn = self.connection()
+        files = await self._files(conn, body)
+        timelines = await asyncio.gather(*(self._timeline(conn, f) for f in files))
+        cache: TraceCache = self.nsight.trace_views.cache
+        try:
+            view = build_view(files, timelines, [cache.trace_folder(f) for f in files])
+        except TraceViewError as exc:
+            raise HandlerError(400, str(exc)) from exc
+        view_id = view_id_for(files)
+        self.nsight.trace_views.put(view_id, view)
+        return {"view_id": view_id, **view.describe()}
+
+
+class _ViewHandler(NsightHandler):
+    def view(self, view_id: str) -> TraceView:
+        views: TraceViews = self.nsight.trace_views
+        return views.get(view_id)
+
+    def message(self, kind: str, fields: tuple[str, ...]) -> dict[str, Any]:
+        message: dict[str, Any] = {"type": kind, "id": self.get_query_argument("id", "0")}
+        for field in fields:
+            value = self.get_query_argument(field, None)
+            if value is None:
+                raise HandlerError(400, f"missing query parameter {field!r}")
+            message[field] = value
+        return message
+
+    async def reply(self, view_id: str, kind: str, fields: tuple[str, ...]) -> None:
+        try:
+            view = self.view(view_id)
+            message = self.message(kind, fields)
+            if kind == "summary":
+                message["base"] = self.get_query_argument("base", "") in ("1", "true")
+            try:
+                header, buffers = await asyncio.to_thread(answer, view, message)
+            except ViewRequestError as exc:
+                raise HandlerError(400, str(exc)) from exc
+        except HandlerError as error:
+            self.finish_error(error)
+            return
+        if kind == "view":
+            self.set_header("Cache-Control", "no-store")
+            self.finish(encode_tiles(header, buffers), set_content_type="application/octet-stream")
+        else:
+            self.finish_json(header)
+
+
+class TraceTilesHandler(_ViewHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, view_id: str) -> None:
+        await self.reply(view_id, "view", ("t0", "t1", "width_px"))
+
+
+class TraceEventHandler(_ViewHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, view_id: str) -> None:
+        await self.reply(view_id, "event", ("row", "t", "tolerance_ns"))
+
+
+class TraceSummaryHandler(_ViewHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, view_id: str) -> None:
+        await self.reply(view_id, "summary", ("t0", "t1"))
