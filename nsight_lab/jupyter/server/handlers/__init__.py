@@ -15,6 +15,7 @@ def routes() -> list[tuple[str, Any]]:
         TraceOpenHandler,
         TraceSummaryHandler,
         TraceTilesHandler,
+        WidgetStaticHandler,
     )
 
     return [
@@ -28,4 +29,5 @@ def routes() -> list[tuple[str, Any]]:
         (r"/nsight-lab/traces/([0-9a-f]{20})/tiles", TraceTilesHandler),
         (r"/nsight-lab/traces/([0-9a-f]{20})/event", TraceEventHandler),
         (r"/nsight-lab/traces/([0-9a-f]{20})/summary", TraceSummaryHandler),
+        (r"/nsight-lab/static/([^/]+)", WidgetStaticHandler),
     ]

@@ -7,7 +7,8 @@ needs before drawing: rows, names, levels, span, alignment, and a ``view_id``. T
 - ``GET .../traces/<view_id>/tiles?t0=&t1=&width_px=``: the blocks of that window, as
   ``uint32 header length | header JSON | padding to 8 | six column buffers``;
 - ``GET .../traces/<view_id>/event?row=&t=&tolerance_ns=``: every column of one event;
-- ``GET .../traces/<view_id>/summary?t0=&t1=[&base=1]``: the window's kernel summary.
+- ``GET .../traces/<view_id>/summary?t0=&t1=[&base=1]``: the window's kernel summary;
+- ``GET .../static/timeline.js`` (and ``widgets.css``): the Timeline front end itself.
 
 Reports reach this server through the gateway with the user's credentials (the same
 ``gateway_json`` every handler uses), once per report: the local
@@ -26,13 +27,16 @@ from typing import Any
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from nsight_lab.jupyter.server.connection import GatewayConnection
-from nsight_lab.jupyter.server.handlers.base import HandlerError, NsightHandler
+from nsight_lab.jupyter.server.handlers.base import AUTH_RESOURCE, HandlerError, NsightHandler
 from nsight_lab.jupyter.server.handlers.notebooks import checked_id, fetch_to
 from nsight_lab.jupyter.stored_traces import build_view, viewable_files
 from nsight_lab.jupyter.trace_cache import ReportUnreadable, TraceCache
+from nsight_lab.jupyter.widgets._static import STATIC
 from nsight_lab.jupyter.widgets.lanes import LAYERS
 from nsight_lab.jupyter.widgets.trace_view import (
     ReportTimeline,
@@ -210,3 +214,22 @@ class TraceSummaryHandler(_ViewHandler):
     @authorized
     async def get(self, view_id: str) -> None:
         await self.reply(view_id, "summary", ("t0", "t1"))
+
+
+#: The widget front-end files the "View trace" tab loads; nothing else is served.
+STATIC_FILES = {"timeline.js": "text/javascript", "widgets.css": "text/css"}
+
+
+class WidgetStaticHandler(ExtensionHandlerMixin, JupyterHandler):
+    """The notebook Timeline's own front end, for the lab tab: one copy of the drawing."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        if name not in STATIC_FILES:
+            raise web.HTTPError(404, "no such nsight-lab file")
+        self.set_header("Content-Type", f"{STATIC_FILES[name]}; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.finish((STATIC / name).read_bytes())

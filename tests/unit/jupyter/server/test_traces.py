@@ -178,3 +178,16 @@ async def test_a_view_this_server_does_not_hold_asks_to_be_opened_again(
     code, answer = await fetch_json(jp_fetch, "nsight-lab", "traces", "0" * 20, "tiles",
                                     params={"t0": 0, "t1": 1, "width_px": 1})  # fmt: skip
     assert code == 410 and "open the trace again" in answer["detail"]
+
+
+async def test_the_tab_loads_the_notebook_timelines_own_front_end(
+    jp_fetch: Any, gateway: AnalysisStack
+) -> None:
+    from nsight_lab.jupyter.widgets._static import STATIC
+
+    response = await jp_fetch("nsight-lab", "static", "timeline.js")
+    assert response.body == (STATIC / "timeline.js").read_bytes()
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    for name in ("session_control.js", "..%2Ftimeline.py", "nope.css"):
+        missing = await jp_fetch("nsight-lab", "static", name, raise_error=False)
+        assert missing.code == 404
