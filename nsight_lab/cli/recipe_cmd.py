@@ -28,7 +28,7 @@ from nsight_lab.recipe.errors import (
     RecipeNotFoundError,
     RecipeOutputError,
 )
-from nsight_lab.recipe.spec import MODES, RecipeSpec
+from nsight_lab.recipe.spec import MODE_ALIASES, MODES, RecipeSpec
 
 _console = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
@@ -251,10 +251,12 @@ def parse_recipe_args(spec: RecipeSpec, tokens: Sequence[str]) -> tuple[list[str
 @click.option("--csv", "csv", is_flag=True, help="Write CSV instead of Parquet.")
 @click.option(
     "--mode",
-    type=click.Choice(list(MODES)),
+    type=click.Choice([*MODES, *MODE_ALIASES]),
     default="none",
     show_default=True,
-    help="Where reports are mapped.",
+    help="Where reports are mapped: none (this process), concurrent (a process per core),"
+    " dask-futures (a Dask cluster: $NSIGHT_LAB_DASK_SCHEDULER, else a local one;"
+    " 'dask' is an alias).",
 )
 @click.option(
     "--filter-time", default=None, metavar="START/END", help="Keep events within START/END ns."

@@ -34,6 +34,7 @@ with ``inside=True`` the rows wholly inside it (what ``--filter-time`` keeps).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -191,10 +192,14 @@ def write_manifest(
 # --------------------------------------------------------------------------- files
 
 
+Source = str | IO[bytes] | io.RawIOBase
+"""A local path, or a seekable binary file."""
+
+
 class TraceFiles(Protocol):
     """How to reach the files of one converted trace (see the module docstring)."""
 
-    def open(self, name: str) -> str | IO[bytes]:
+    def open(self, name: str) -> Source:
         """A local path, or a seekable binary file; raises FileNotFoundError."""
         ...
 
