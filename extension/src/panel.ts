@@ -15,7 +15,7 @@ import { h, redraw, showError } from './dom';
 import { elapsed, formatBytes, formatTime } from './format';
 import { canOpenNotebook, collectionTone, jobTone, nextPollDelay, progressFraction, progressText } from './jobState';
 import { collectArgs, fieldsFromSchema, FormField, initialValue, RawValue } from './schemaForm';
-import { canViewTrace, fileLabel, knownTags } from './sessionsTable';
+import { canViewTrace, fileLabel, knownTags, traceState } from './sessionsTable';
 import type { ConnectionStatus, FileInfo, JobInfo, RecipeSummary, SessionInfo, TagStatus } from './types';
 
 const PROFILE_POLL_MS = 2000;
@@ -532,7 +532,10 @@ export class NsightPanel extends Widget {
                         'td',
                         {},
                         h('a', { href: api.fileDownloadUrl(f.file_id), download: f.filename, title: `Download ${f.filename}`, 'data-focus': `file-${f.file_id}` }, fileLabel(f)),
-                        h('small', { className: 'jp-NsightLab-muted' }, `${f.collector} · ${f.kind}`)
+                        h('small', { className: 'jp-NsightLab-muted' }, `${f.collector} · ${f.kind}`),
+                        traceState(f).problem
+                          ? h('small', { className: 'jp-NsightLab-error', title: traceState(f).problem ?? '' }, `${traceState(f).text}: ${traceState(f).problem}`)
+                          : null
                       ),
                       h('td', { className: 'jp-NsightLab-num' }, formatBytes(f.size)),
                       h(

@@ -87,9 +87,29 @@ export function knownTags(tags: string[], sessions: SessionInfo[], current?: str
   return [...all].sort((a, b) => a.localeCompare(b));
 }
 
-/** Files that hold timeline events (the server says why when one cannot be read). */
+/** Files that hold timeline events and did not fail (or skip) their conversion. */
 export function canViewTrace(file: FileInfo): boolean {
+  const state = file.conversion?.state;
+  if (state === 'failed' || state === 'skipped') {
+    return false;
+  }
   return file.kind === 'report' || file.kind === 'sqlite' || file.kind === 'ranges';
+}
+
+/** How a file's conversion reads in a row: short, with the reason when it failed. */
+export function traceState(file: FileInfo): { text: string; problem: string | null } {
+  switch (file.conversion?.state) {
+    case 'converted':
+      return { text: 'trace ready', problem: null };
+    case 'failed':
+      return { text: 'cannot be converted', problem: file.conversion.error ?? 'conversion failed' };
+    case 'skipped':
+      return { text: 'not a trace', problem: null };
+    case 'pending':
+      return { text: 'converting…', problem: null };
+    default:
+      return { text: '', problem: null };
+  }
 }
 
 /** A short name that fits a row: what ran, where, and what recorded it. */

@@ -24,7 +24,8 @@ import {
   SessionFilter,
   SortKey,
   SortOrder,
-  sortSessions
+  sortSessions,
+  traceState
 } from './sessionsTable';
 import type { FileInfo, JobInfo, SessionInfo, SessionState } from './types';
 
@@ -303,7 +304,7 @@ export class SessionsView extends Widget {
     return h(
       'table',
       { className: 'jp-NsightLab-grid' },
-      h('thead', {}, h('tr', {}, ...['Process', 'Instance', 'Collector', 'Kind', 'Size', ''].map(c => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ...['Process', 'Instance', 'Collector', 'Kind', 'Size', 'Trace', ''].map(c => h('th', { scope: 'col' }, c)))),
       h(
         'tbody',
         {},
@@ -316,6 +317,11 @@ export class SessionsView extends Widget {
             h('td', {}, f.collector),
             h('td', {}, f.kind),
             h('td', { className: 'jp-NsightLab-num' }, formatBytes(f.size)),
+            h(
+              'td',
+              { className: traceState(f).problem ? 'jp-NsightLab-error' : '', title: traceState(f).problem ?? '' },
+              traceState(f).problem ? `${traceState(f).text}: ${traceState(f).problem}` : traceState(f).text
+            ),
             h(
               'td',
               { className: 'jp-NsightLab-row-actions' },

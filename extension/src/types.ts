@@ -61,6 +61,15 @@ export interface FileInfo {
   collector: string;
   size: number;
   created_at: string;
+  /** The analysis side's one-time conversion (absent from older services). */
+  conversion?: FileConversion;
+}
+
+export type ConversionState = 'pending' | 'converted' | 'failed' | 'skipped';
+
+export interface FileConversion {
+  state: ConversionState;
+  error: string | null;
 }
 
 export interface ConnectionStatus {

@@ -1,4 +1,4 @@
-import { canViewTrace, fileLabel, filterSessions, knownTags, nextSort, sortSessions } from '../src/sessionsTable';
+import { canViewTrace, fileLabel, filterSessions, knownTags, nextSort, sortSessions, traceState } from '../src/sessionsTable';
 import type { FileInfo, SessionInfo } from '../src/types';
 
 function session(id: string, fields: Partial<SessionInfo> = {}): SessionInfo {
@@ -69,5 +69,15 @@ describe('files', () => {
   it('are named by what ran where, and offer a trace only when they hold events', () => {
     expect(fileLabel(file('report'))).toBe('trainer · rank-3');
     expect(['report', 'sqlite', 'ranges', 'log'].map(k => canViewTrace(file(k)))).toEqual([true, true, true, false]);
+  });
+
+  it('say whether their trace is ready, and why not when their conversion failed', () => {
+    const failed = { ...file('report'), conversion: { state: 'failed' as const, error: 'not JSON at byte 12' } };
+    expect(canViewTrace(failed)).toBe(false);
+    expect(traceState(failed)).toEqual({ text: 'cannot be converted', problem: 'not JSON at byte 12' });
+    const skipped = { ...file('report'), conversion: { state: 'skipped' as const, error: null } };
+    expect(canViewTrace(skipped)).toBe(false);
+    expect(traceState({ ...file('report'), conversion: { state: 'converted', error: null } }).text).toBe('trace ready');
+    expect(traceState(file('report'))).toEqual({ text: '', problem: null }); // an older service
   });
 });

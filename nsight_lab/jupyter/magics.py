@@ -7,6 +7,7 @@ traceback::
 
     %nsight [--tag T] status | begin [--title T] | start | stop | end | ls
     %nsight download [-o DIR] [--flat]
+    %nsight view REPORT_ID [REPORT_ID ...] | %nsight view --collection ID
     %nsight configure --gw URL [--tag T]
     df = %nsight recipe NAME [--input PATH ...] [--table T] [--ARG VALUE ...]
 
@@ -69,6 +70,9 @@ def _line_parser() -> _Parser:
     download = command("download", "download the session's reports")
     download.add_argument("-o", "--output-dir", type=Path, default=DOWNLOAD_DIR)
     download.add_argument("--flat", action="store_true")
+    view = command("view", "stored reports as a Timeline (several: one axis)")
+    view.add_argument("reports", nargs="*", metavar="REPORT_ID")
+    view.add_argument("--collection", help="every report of this collection")
     configure = command("configure", "point this kernel at a gateway")
     configure.add_argument("--gw")
     recipe = command("recipe", "run a recipe locally; returns its main table")
@@ -121,6 +125,8 @@ class NsightMagics(Magics):
         tag = args.tag or config.tag
         if args.command == "recipe":
             return self._recipe(args, extra, config, tag)
+        if args.command == "view":
+            return self._view(args, config)
         with CoordinatorClient(config) as client:
             try:
                 return getattr(self, f"_{args.command}")(client, tag, args)
@@ -155,6 +161,23 @@ class NsightMagics(Magics):
                 f"active session {session.title or '(untitled)'} ({session.session_id}), "
                 f"{len(session.collections)} collection(s)" + (", recording" if running else "")
             )
+
+    def _view(self, args: argparse.Namespace, config: CliConfig) -> Any:
+        """``%nsight view``: file ids from ``%nsight ls``, or ``--collection``."""
+        from nsight_lab.jupyter.trace_cache import ReportUnreadable
+        from nsight_lab.jupyter.widgets.timeline import Timeline
+
+        if bool(args.reports) == bool(args.collection):
+            raise UsageError(
+                "%nsight view: give REPORT_ID(s) (the file_id column of %nsight ls) "
+                "or --collection ID, not both"
+            )
+        try:
+            if args.collection:
+                return Timeline.from_collection(args.collection, config=config)
+            return Timeline.from_report(args.reports, config=config)
+        except (ReportUnreadable, ValueError) as exc:
+            raise UsageError(f"%nsight view: {exc}") from None
 
     def _begin(self, client: CoordinatorClient, tag: str, args: argparse.Namespace) -> None:
         session = client.begin_session(tag, args.title)

@@ -12,18 +12,20 @@ asynchronously.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from nsight_lab.client import CoordinatorClient
-from nsight_lab.jupyter.trace_cache import TraceCache
+from nsight_lab.analysis_client import AnalysisClient
+from nsight_lab.client import ApiError, CoordinatorClient
+from nsight_lab.jupyter.trace_cache import ReportUnreadable, TraceCache
 from nsight_lab.jupyter.widgets.lanes import LAYERS
 from nsight_lab.jupyter.widgets.trace_view import (
-    ParquetSource,
+    ConvertedSource,
     Part,
     ReportTimeline,
     TraceView,
 )
-from nsight_lab.models import FileInfo
+from nsight_lab.models import ConversionState, FileInfo
+from nsight_lab.storage.ranged import UrlFiles
+from nsight_lab.trace.converted import ConvertedTrace
 
 #: Only these files hold timeline events; others (logs, recipe outputs) are skipped.
 VIEWABLE_KINDS = ("report", "sqlite", "ranges")
@@ -34,12 +36,14 @@ def viewable_files(files: Sequence[FileInfo]) -> list[FileInfo]:
 
     An ``.nsys-rep`` is dropped when its agent also uploaded the SQLite export of
     it: both hold the same events, and only the export is readable without nsys.
+    So is a file the analysis side skipped converting (not a report).
     """
     exported = {(f.collection_id, f.agent_id) for f in files if f.kind == "sqlite"}
     chosen = [
         f
         for f in files
         if f.kind in VIEWABLE_KINDS
+        and f.conversion.state != ConversionState.SKIPPED
         and not (f.filename.endswith(".nsys-rep") and (f.collection_id, f.agent_id) in exported)
     ]
     return sorted(chosen, key=lambda f: (f.collection_index, f.process_name, f.instance, f.kind))
@@ -67,29 +71,70 @@ def title_for(files: Sequence[FileInfo]) -> str:
 
 
 def build_view(
-    files: Sequence[FileInfo], timelines: Sequence[ReportTimeline], folders: Sequence[Path]
+    files: Sequence[FileInfo],
+    timelines: Sequence[ReportTimeline],
+    sources: Sequence[ConvertedSource],
 ) -> TraceView:
     labels = labels_for(files, timelines)
     parts = [
-        Part(timeline, ParquetSource(folder), label, info.file_id)
-        for info, timeline, folder, label in zip(files, timelines, folders, labels, strict=True)
+        Part(timeline, source, label, info.file_id)
+        for info, timeline, source, label in zip(files, timelines, sources, labels, strict=True)
     ]
     return TraceView(parts, title=title_for(files))
 
 
+def failed_conversion(info: FileInfo) -> ReportUnreadable | None:
+    """The analysis side's recorded reason why ``info`` cannot be read, if it has one."""
+    if info.conversion.state == ConversionState.FAILED:
+        return ReportUnreadable(f"{info.filename}: {info.conversion.error or 'conversion failed'}")
+    return None
+
+
+def converted_for(
+    coordinator: CoordinatorClient, analysis: AnalysisClient, cache: TraceCache, info: FileInfo
+) -> ConvertedTrace:
+    """The report's converted tables: converted here before, else the analysis side's
+    (read by ranged GETs on presigned URLs), else downloaded and converted here once."""
+    local = cache.local(info)
+    if local is not None:
+        return local
+    try:
+        links = analysis.trace_links(info.sha256)
+        return ConvertedTrace(UrlFiles(links.urls))
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    failure = failed_conversion(info)
+    if failure is not None:
+        raise failure
+    raw = coordinator.download_file(info, cache.raw_path(info))
+    cache.convert(info, raw, verified=True)
+    found = cache.local(info)
+    if found is None:
+        raise ReportUnreadable(f"{info.filename}: converted, but the result is gone")
+    return found
+
+
 def open_stored(
-    client: CoordinatorClient,
+    coordinator: CoordinatorClient,
+    analysis: AnalysisClient,
     files: Sequence[FileInfo],
     cache: TraceCache | None = None,
     layers: Sequence[str] = LAYERS,
 ) -> TraceView:
-    """Download (once), convert (once), lay out (once) and place ``files`` on one axis."""
+    """Place ``files`` on one axis, each laid out once; a report already laid out is
+    opened from the cache without touching storage until an event is clicked."""
     cache = cache or TraceCache()
-    timelines, folders = [], []
+    timelines, sources = [], []
     for info in files:
-        if not cache.has_trace(info):
-            raw = client.download_file(info, cache.raw_path(info))
-            cache.convert(info, raw, verified=True)
-        timelines.append(cache.timeline(info, layers))
-        folders.append(cache.trace_folder(info))
-    return build_view(files, timelines, folders)
+
+        def factory(info: FileInfo = info) -> ConvertedTrace:
+            return converted_for(coordinator, analysis, cache, info)
+
+        source = ConvertedSource(factory=factory)
+        timeline = cache.layout(info, layers)
+        if timeline is None:
+            timeline = cache.timeline(info, source.converted, layers)
+        timelines.append(timeline)
+        sources.append(source)
+    return build_view(files, timelines, sources)

@@ -9,7 +9,7 @@ second the second time and the cache, not the process, holds its bytes.
 
 Layout on disk, one folder per report::
 
-    <root>/<sha256>/trace/                   <table>.parquet + metadata.json
+    <root>/<sha256>/trace/                   a converted trace (nsight_lab.trace.converted)
     <root>/<sha256>/timeline-v<N>-<layers>/  the saved ReportTimeline
     <root>/<sha256>/raw/<file>               only while a download is being converted
 
@@ -34,7 +34,7 @@ from nsight_lab.jupyter.widgets.trace_view import LAYOUT_VERSION, ReportTimeline
 from nsight_lab.models import FileInfo
 from nsight_lab.naming import safe_component
 from nsight_lab.trace import TraceFormatError, convert_trace
-from nsight_lab.trace.model import METADATA_FILE
+from nsight_lab.trace.converted import MANIFEST_FILE, ConvertedTrace
 
 CACHE_ENV = "NSIGHT_LAB_TRACE_CACHE"
 #: Entries beyond this total size are evicted, least recently opened first.
@@ -83,7 +83,7 @@ class TraceCache:
         return self.entry(info.sha256) / "trace"
 
     def has_trace(self, info: FileInfo) -> bool:
-        return (self.trace_folder(info) / METADATA_FILE).is_file()
+        return (self.trace_folder(info) / MANIFEST_FILE).is_file()
 
     def raw_path(self, info: FileInfo) -> Path:
         """Where a download of the report itself goes before it is converted."""
@@ -130,24 +130,41 @@ class TraceCache:
         self.prune(keep={info.sha256})
         return target
 
-    def timeline(self, info: FileInfo, layers: Sequence[str] = LAYERS) -> ReportTimeline:
-        """The report's laid-out timeline: loaded when saved before, else built and saved.
+    def _layout_folder(self, info: FileInfo, layers: Sequence[str]) -> Path:
+        return self.entry(info.sha256) / f"timeline-v{LAYOUT_VERSION}-{'-'.join(layers)}"
 
-        The converted trace must be present (:meth:`has_trace`).
-        """
-        key = "-".join(layers)
-        folder = self.entry(info.sha256) / f"timeline-v{LAYOUT_VERSION}-{key}"
+    def layout(self, info: FileInfo, layers: Sequence[str] = LAYERS) -> ReportTimeline | None:
+        """The report's saved timeline layout (memory-mapped), or None before the first open."""
+        found = ReportTimeline.load(self._layout_folder(info, layers))
+        if found is not None:
+            self._touch(info.sha256)
+        return found
+
+    def local(self, info: FileInfo) -> ConvertedTrace | None:
+        """The report converted here (by :meth:`convert`), when it was."""
+        return ConvertedTrace.from_folder(self.trace_folder(info)) if self.has_trace(info) else None
+
+    def timeline(
+        self,
+        info: FileInfo,
+        converted: ConvertedTrace | None = None,
+        layers: Sequence[str] = LAYERS,
+    ) -> ReportTimeline:
+        """The report's timeline: the saved layout, else laid out from ``converted``
+        (default: the local conversion) and saved for every later open."""
+        folder = self._layout_folder(info, layers)
         self._touch(info.sha256)
         loaded = ReportTimeline.load(folder)
         if loaded is not None:
             return loaded
-        with _lock(f"{info.sha256}/{key}"):
+        with _lock(f"{info.sha256}/{folder.name}"):
             loaded = ReportTimeline.load(folder)
             if loaded is not None:
                 return loaded
-            if not self.has_trace(info):
+            source = converted or self.local(info)
+            if source is None:
                 raise ReportUnreadable(f"{info.filename} has not been converted yet")
-            built = ReportTimeline.from_folder(self.trace_folder(info), layers)
+            built = ReportTimeline.from_converted(source, layers)
             built.save(folder)
         self.prune(keep={info.sha256})
         return ReportTimeline.load(folder) or built

@@ -18,13 +18,17 @@ import pyarrow.compute as pc
 import pytest
 
 from nsight_lab.trace import load_trace
-from tests.support.analysis_stack import AnalysisStack, Uploaded, upload_reports
+from tests.support.analysis_stack import (
+    KINETO_RANKS,
+    AnalysisStack,
+    Uploaded,
+    upload_ranks,
+)
 from tests.ui.lab_server import JupyterLabServer, choose_tag, open_panel
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(300)]
 
 TAG = "ranks"
-RANKS = ("trace_filter__sampled_rank-0.json.gz", "trace_filter__sampled_rank-1.json.gz")
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalysisStack]:
 
 @pytest.fixture(scope="module")
 def two_ranks(stack: AnalysisStack, fixtures_dir: Path) -> Uploaded:
-    files = [fixtures_dir / "kineto" / name for name in RANKS]
-    return upload_reports(stack.coordinator_url, files, tag=TAG)
+    return upload_ranks(stack, fixtures_dir, TAG)
 
 
 def ranks_panel(page: Any, lab: JupyterLabServer) -> Any:
@@ -95,7 +98,7 @@ def test_a_collections_trace_opens_zooms_and_explains_an_event(
     # Zoom into rank 1's longest kernel with the wheel, the pointer resting on it.
     view = describe(lab, two_ranks.collection_id)
     rank1 = view["reports"][1]
-    kernel = longest_kernel(fixtures_dir / "kineto" / RANKS[1])
+    kernel = longest_kernel(fixtures_dir / KINETO_RANKS[1])
     group = f"rank 1 · GPU {kernel['device_id']}"
     row = next(i for i, r in enumerate(view["rows"]) if r["group"] == group
                and r["label"] == f"stream {kernel['stream_id']}")  # fmt: skip

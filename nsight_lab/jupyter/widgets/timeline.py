@@ -189,25 +189,30 @@ def open_reports(
     gw: str | None = None,
     layers: Sequence[str] = LAYERS,
 ) -> TraceView:
-    """Stored reports (file ids or ``FileInfo``), or a collection's, as one view."""
+    """Stored reports (file ids or ``FileInfo``), or a collection's, as one view.
+
+    The clients stay open with the view: a click on an event later reads that
+    event's row through them (fresh presigned URLs when the old ones expired).
+    """
+    from nsight_lab.analysis_client import AnalysisClient
     from nsight_lab.client import ApiError, CoordinatorClient
     from nsight_lab.jupyter.stored_traces import open_stored, viewable_files
     from nsight_lab.jupyter.trace_cache import ReportUnreadable
     from nsight_lab.jupyter.widgets._connection import explain, resolve_config
 
     settings = resolve_config(config, gw)
-    with CoordinatorClient(settings) as client:
-        try:
-            files = [r if isinstance(r, FileInfo) else client.file(r) for r in reports]
-            if collection_id:
-                files += viewable_files(client.files(collection_id=collection_id))
-            if not files:
-                raise ApiError(404, f"collection {collection_id} has no viewable reports yet", "")
-            return open_stored(client, files, layers=layers)
-        except ReportUnreadable:
-            raise
-        except Exception as exc:
-            raise ValueError(explain(exc, settings.gw)) from exc
+    coordinator, analysis = CoordinatorClient(settings), AnalysisClient(settings)
+    try:
+        files = [r if isinstance(r, FileInfo) else coordinator.file(r) for r in reports]
+        if collection_id:
+            files += viewable_files(coordinator.files(collection_id=collection_id))
+        if not files:
+            raise ApiError(404, f"collection {collection_id} has no viewable reports yet", "")
+        return open_stored(coordinator, analysis, files, layers=layers)
+    except ReportUnreadable:
+        raise
+    except Exception as exc:
+        raise ValueError(explain(exc, settings.gw)) from exc
 
 
 def _load(path: Path) -> Trace:

@@ -22,7 +22,7 @@ import json
 import math
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,7 +31,6 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from nsight_lab.jupyter.widgets.lanes import LAYERS, RowKey, ordered_rows, split_ref, trace_events
 from nsight_lab.jupyter.widgets.lod import (
@@ -43,8 +42,9 @@ from nsight_lab.jupyter.widgets.lod import (
     tiles_to_buffers,
 )
 from nsight_lab.recipe.stats import summary_table
-from nsight_lab.trace.model import METADATA_FILE, Trace, TraceMetadata
-from nsight_lab.trace.schema import TABLES
+from nsight_lab.storage.base import StorageError
+from nsight_lab.trace.converted import ConvertedTrace
+from nsight_lab.trace.model import Trace, TraceMetadata
 
 #: Bumped whenever the saved layout changes, so stale caches are rebuilt, never misread.
 LAYOUT_VERSION = 1
@@ -101,64 +101,86 @@ class MemorySource:
         return _inside(self.trace.tables[table].select(list(columns)), lo, hi)
 
 
-class ParquetSource:
-    """A converted report's folder (``<table>.parquet`` + ``metadata.json``), read lazily.
+class ConvertedSource:
+    """A converted report, read lazily wherever it lives (a local folder, the object
+    store, presigned URLs): :class:`~nsight_lab.trace.converted.ConvertedTrace`.
 
-    Row groups are sorted by time, so a window reads only the groups whose start
-    statistics overlap it, and one event's details read one row group.
+    Row groups are sorted by time, so a window reads only the groups whose
+    statistics overlap it, and one event's details read one row group. The trace
+    may be given later (:meth:`use`) or made on first use by ``factory``: a view
+    reopened from the cache needs no storage at all until someone clicks. When
+    presigned URLs have expired, the next read asks ``factory`` for fresh ones.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._files: dict[str, tuple[pq.ParquetFile, npt.NDArray[np.int64]]] = {}
+    def __init__(
+        self,
+        converted: ConvertedTrace | None = None,
+        factory: Callable[[], ConvertedTrace] | None = None,
+    ) -> None:
+        self._converted = converted
+        self.factory = factory
+        self._ends: dict[str, npt.NDArray[np.int64]] = {}
 
-    def _file(self, table: str) -> tuple[pq.ParquetFile, npt.NDArray[np.int64]]:
-        if table not in self._files:
-            handle = pq.ParquetFile(self.folder / f"{table}.parquet")
-            meta = handle.metadata
-            ends = np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
-            self._files[table] = (handle, ends.astype(np.int64))
-        return self._files[table]
+    @property
+    def ready(self) -> bool:
+        return self._converted is not None
+
+    def use(self, converted: ConvertedTrace) -> None:
+        self._converted = converted
+
+    def forget(self) -> None:
+        """Drop the trace (its links expired); the next read needs a fresh one."""
+        self._converted = None
+
+    @property
+    def converted(self) -> ConvertedTrace:
+        if self._converted is None:
+            if self.factory is None:
+                raise TraceViewError("this report's converted tables are not at hand yet")
+            self._converted = self.factory()
+        return self._converted
+
+    def _retrying(self, read: Callable[[ConvertedTrace], Any]) -> Any:
+        try:
+            return read(self.converted)
+        except StorageError:
+            if self.factory is None:
+                raise
+            self.forget()
+            return read(self.converted)
 
     def row(self, table: str, index: int) -> dict[str, Any]:
-        handle, ends = self._file(table)
-        group = int(np.searchsorted(ends, index, side="right"))
-        if index < 0 or group >= len(ends):
-            raise TraceViewError(f"{table} has no row {index}")
-        first = int(ends[group - 1]) if group else 0
-        rows: list[dict[str, Any]] = (
-            handle.read_row_group(group).slice(index - first, 1).to_pylist()
-        )
-        return rows[0]
+        def read(converted: ConvertedTrace) -> dict[str, Any]:
+            parquet = converted.parquet(table)
+            if table not in self._ends:
+                meta = parquet.metadata
+                sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+                self._ends[table] = np.cumsum(sizes).astype(np.int64)
+            ends = self._ends[table]
+            group = int(np.searchsorted(ends, index, side="right"))
+            if index < 0 or group >= len(ends):
+                raise TraceViewError(f"{table} has no row {index}")
+            first = int(ends[group - 1]) if group else 0
+            rows: list[dict[str, Any]] = (
+                parquet.read_row_group(group).slice(index - first, 1).to_pylist()
+            )
+            return rows[0]
+
+        found: dict[str, Any] = self._retrying(read)
+        return found
 
     def window(self, table: str, columns: Sequence[str], lo: int, hi: int) -> pa.Table:
-        path = self.folder / f"{table}.parquet"
-        if not path.is_file():
-            return TABLES[table].empty_table().select(list(columns))
-        found = pq.read_table(
-            path, columns=list(columns), filters=[("start", ">=", lo), ("start", "<=", hi)]
+        found: pa.Table = self._retrying(
+            lambda converted: converted.read(table, columns, start=lo, end=hi, inside=True)
         )
-        return _inside(found, lo, hi)
+        return found
 
 
-def read_layout_tables(folder: Path, layers: Sequence[str] = LAYERS) -> dict[str, pa.Table]:
-    """The columns the layout needs from a converted folder: a fraction of the trace."""
-    tables: dict[str, pa.Table] = {}
-    for layer in layers:
-        path = folder / f"{layer}.parquet"
-        schema = TABLES[layer]
-        columns = list(LAYOUT_COLUMNS[layer])
-        if path.is_file():
-            present = set(pq.read_schema(path).names)
-            table = pq.read_table(path, columns=[c for c in columns if c in present])
-            for column in columns:
-                if column not in table.column_names:
-                    field = schema.field(column)
-                    table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-            tables[layer] = table.select(columns)
-        else:
-            tables[layer] = schema.empty_table().select(columns)
-    return tables
+def read_layout_tables(
+    converted: ConvertedTrace, layers: Sequence[str] = LAYERS
+) -> dict[str, pa.Table]:
+    """The columns the layout needs, and only those: a fraction of the trace's bytes."""
+    return {layer: converted.read(layer, LAYOUT_COLUMNS[layer]) for layer in layers}
 
 
 @dataclass(frozen=True)
@@ -208,10 +230,15 @@ class ReportTimeline:
         )
 
     @classmethod
-    def from_folder(cls, folder: Path, layers: Sequence[str] = LAYERS) -> ReportTimeline:
+    def from_converted(
+        cls, converted: ConvertedTrace, layers: Sequence[str] = LAYERS
+    ) -> ReportTimeline:
         """Lay out a converted report, reading only the columns the layout needs."""
-        metadata = TraceMetadata.from_json(json.loads((folder / METADATA_FILE).read_text()))
-        return cls.build(read_layout_tables(folder, layers), metadata, layers)
+        return cls.build(read_layout_tables(converted, layers), converted.metadata, layers)
+
+    @classmethod
+    def from_folder(cls, folder: Path, layers: Sequence[str] = LAYERS) -> ReportTimeline:
+        return cls.from_converted(ConvertedTrace.from_folder(folder), layers)
 
     def save(self, folder: Path) -> None:
         """Write to ``folder`` atomically: a reader sees a whole layout or none."""
@@ -421,6 +448,18 @@ class TraceView:
             finest = found.gap_ns if finest is None else min(finest, found.gap_ns)
         header = {"t0": t0, "t1": t1, "width_px": width_px, "gap_ns": finest or 0, "n": total}
         return header, [b"".join(column) for column in columns]
+
+    def sources_for(self, content: Any) -> list[Placed]:
+        """The reports whose full tables answering ``content`` reads (none for tiles)."""
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "summary":
+            return [p for p in self.parts if "kernels" in p.timeline.layers]
+        if kind == "event":
+            try:
+                return [self._part_of_row(int(float(content["row"])))]
+            except (KeyError, TypeError, ValueError, TraceViewError):
+                return []
+        return []
 
     def _part_of_row(self, row: int) -> Placed:
         for part in self.parts:

@@ -34,11 +34,12 @@ from tornado import web
 from nsight_lab.jupyter.server.connection import GatewayConnection
 from nsight_lab.jupyter.server.handlers.base import AUTH_RESOURCE, HandlerError, NsightHandler
 from nsight_lab.jupyter.server.handlers.notebooks import checked_id, fetch_to
-from nsight_lab.jupyter.stored_traces import build_view, viewable_files
+from nsight_lab.jupyter.stored_traces import build_view, failed_conversion, viewable_files
 from nsight_lab.jupyter.trace_cache import ReportUnreadable, TraceCache
 from nsight_lab.jupyter.widgets._static import STATIC
 from nsight_lab.jupyter.widgets.lanes import LAYERS
 from nsight_lab.jupyter.widgets.trace_view import (
+    ConvertedSource,
     ReportTimeline,
     TraceView,
     TraceViewError,
@@ -46,6 +47,9 @@ from nsight_lab.jupyter.widgets.trace_view import (
     answer,
 )
 from nsight_lab.models import FileInfo
+from nsight_lab.storage.base import StorageError
+from nsight_lab.storage.ranged import UrlFiles
+from nsight_lab.trace.converted import ConvertedTrace
 
 #: Views kept open per server; the oldest is dropped (its tab reopens it transparently).
 MAX_VIEWS = 16
@@ -63,24 +67,24 @@ def encode_tiles(header: dict[str, Any], buffers: list[bytes]) -> bytes:
 
 
 class TraceViews:
-    """The server's open views and its cache; one per extension instance."""
+    """The server's open views (with the files behind them) and its cache."""
 
     def __init__(self, cache: TraceCache) -> None:
         self.cache = cache
-        self.views: OrderedDict[str, TraceView] = OrderedDict()
+        self.views: OrderedDict[str, tuple[TraceView, dict[str, FileInfo]]] = OrderedDict()
         self.gate = asyncio.Semaphore(PARALLEL_REPORTS)
 
-    def get(self, view_id: str) -> TraceView:
-        view = self.views.get(view_id)
-        if view is None:
+    def get(self, view_id: str) -> tuple[TraceView, dict[str, FileInfo]]:
+        found = self.views.get(view_id)
+        if found is None:
             raise HandlerError(
                 410, f"trace view {view_id} is no longer open on this server; open the trace again"
             )
         self.views.move_to_end(view_id)
-        return view
+        return found
 
-    def put(self, view_id: str, view: TraceView) -> None:
-        self.views[view_id] = view
+    def put(self, view_id: str, view: TraceView, files: list[FileInfo]) -> None:
+        self.views[view_id] = (view, {f.file_id: f for f in files})
         self.views.move_to_end(view_id)
         while len(self.views) > MAX_VIEWS:
             self.views.popitem(last=False)
@@ -130,41 +134,85 @@ class TraceOpenHandler(NsightHandler):
             )
         return files
 
-    async def _timeline(self, conn: GatewayConnection, info: FileInfo) -> ReportTimeline:
-        views: TraceViews = self.nsight.trace_views
-        cache = views.cache
-        async with views.gate:
+    async def _timeline(
+        self, conn: GatewayConnection, info: FileInfo
+    ) -> tuple[ReportTimeline, ConvertedSource]:
+        cache: TraceCache = self.nsight.trace_views.cache
+        async with self.nsight.trace_views.gate:
             try:
-                if not cache.has_trace(info):
-                    link = await self.gateway_json(
-                        conn, "coordinator", f"files/{info.file_id}/download"
-                    )
-                    raw = cache.raw_path(info)
-                    await fetch_to(conn, str(link["url"]), raw, max(self.timeout(), 600.0))
-                    await asyncio.to_thread(cache.convert, info, raw)
-                return await asyncio.to_thread(cache.timeline, info, LAYERS)
+                saved = await asyncio.to_thread(cache.layout, info, LAYERS)
+                if saved is not None:
+                    return saved, ConvertedSource()  # tables fetched only when clicked
+                converted = await converted_for(self, conn, info)
+                built = await asyncio.to_thread(cache.timeline, info, converted, LAYERS)
+                return built, ConvertedSource(converted)
             except ReportUnreadable as exc:
                 raise HandlerError(422, f"cannot show {exc}") from exc
+            except StorageError as exc:
+                raise HandlerError(502, f"cannot read {info.filename} from storage: {exc}") from exc
 
     async def _open(self) -> dict[str, Any]:
         body = self.json_body('{"file_ids": [...]} or {"collection_id": "..."}')
         conn = self.connection()
         files = await self._files(conn, body)
-        timelines = await asyncio.gather(*(self._timeline(conn, f) for f in files))
-        cache: TraceCache = self.nsight.trace_views.cache
+        opened = await asyncio.gather(*(self._timeline(conn, f) for f in files))
         try:
-            view = build_view(files, timelines, [cache.trace_folder(f) for f in files])
+            view = build_view(files, [t for t, _ in opened], [s for _, s in opened])
         except TraceViewError as exc:
             raise HandlerError(400, str(exc)) from exc
         view_id = view_id_for(files)
-        self.nsight.trace_views.put(view_id, view)
+        self.nsight.trace_views.put(view_id, view, files)
         return {"view_id": view_id, **view.describe()}
 
 
+async def converted_for(
+    handler: NsightHandler, conn: GatewayConnection, info: FileInfo
+) -> ConvertedTrace:
+    """The report's converted tables, the way :func:`stored_traces.converted_for` finds
+    them, through this request's gateway connection: converted here before, else the
+    analysis side's (presigned URLs, ranged reads), else downloaded and converted once."""
+    cache: TraceCache = handler.nsight.trace_views.cache
+    local = cache.local(info)
+    if local is not None:
+        return local
+    try:
+        links = await handler.gateway_json(conn, "analysis", f"traces/{info.sha256}")
+        return ConvertedTrace(UrlFiles(links["urls"]))
+    except HandlerError as exc:
+        if exc.status != 404:
+            raise
+    failure = failed_conversion(info)
+    if failure is not None:
+        raise failure
+    link = await handler.gateway_json(conn, "coordinator", f"files/{info.file_id}/download")
+    raw = cache.raw_path(info)
+    await fetch_to(conn, str(link["url"]), raw, max(handler.timeout(), 600.0))
+    await asyncio.to_thread(cache.convert, info, raw)
+    found = cache.local(info)
+    if found is None:
+        raise ReportUnreadable(f"{info.filename}: converted, but the result is gone")
+    return found
+
+
 class _ViewHandler(NsightHandler):
-    def view(self, view_id: str) -> TraceView:
-        views: TraceViews = self.nsight.trace_views
-        return views.get(view_id)
+    async def ready(
+        self, view: TraceView, files: dict[str, FileInfo], message: dict[str, Any], fresh: bool
+    ) -> None:
+        """Resolve the converted tables answering ``message`` needs, through this
+        request's gateway connection (``fresh``: again, their links expired)."""
+        conn: GatewayConnection | None = None
+        for part in view.sources_for(message):
+            source = part.source
+            if not isinstance(source, ConvertedSource) or (source.ready and not fresh):
+                continue
+            info = files.get(part.file_id or "")
+            if info is None:
+                continue
+            conn = conn or self.connection()
+            try:
+                source.use(await converted_for(self, conn, info))
+            except ReportUnreadable as exc:
+                raise HandlerError(422, f"cannot show {exc}") from exc
 
     def message(self, kind: str, fields: tuple[str, ...]) -> dict[str, Any]:
         message: dict[str, Any] = {"type": kind, "id": self.get_query_argument("id", "0")}
@@ -177,14 +225,22 @@ class _ViewHandler(NsightHandler):
 
     async def reply(self, view_id: str, kind: str, fields: tuple[str, ...]) -> None:
         try:
-            view = self.view(view_id)
+            views: TraceViews = self.nsight.trace_views
+            view, files = views.get(view_id)
             message = self.message(kind, fields)
             if kind == "summary":
                 message["base"] = self.get_query_argument("base", "") in ("1", "true")
+            await self.ready(view, files, message, fresh=False)
             try:
-                header, buffers = await asyncio.to_thread(answer, view, message)
+                try:
+                    header, buffers = await asyncio.to_thread(answer, view, message)
+                except StorageError:
+                    await self.ready(view, files, message, fresh=True)  # expired links
+                    header, buffers = await asyncio.to_thread(answer, view, message)
             except ViewRequestError as exc:
                 raise HandlerError(400, str(exc)) from exc
+            except StorageError as exc:
+                raise HandlerError(502, f"cannot read the report from storage: {exc}") from exc
         except HandlerError as error:
             self.finish_error(error)
             return

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from nsight_lab.jupyter.server.handlers import traces
-from tests.support.analysis_stack import AnalysisStack, Uploaded, upload_reports
+from tests.support.analysis_stack import (
+    AnalysisStack,
+    Uploaded,
+    upload_ranks,
+    upload_reports,
+)
 from tests.unit.jupyter.server.fetching import fetch_json
 
 RANKS = (
@@ -27,7 +32,28 @@ def nsight_traitlets(tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def two_ranks(up_stack: AnalysisStack, fixtures_dir: Path) -> Uploaded:
-    return upload_reports(up_stack.coordinator_url, [fixtures_dir / r for r in RANKS], tag="view")
+    return upload_ranks(up_stack, fixtures_dir, "view")
+
+
+@pytest.fixture
+def ranged_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every converted-trace file opened through presigned URLs (the real reader, counted)."""
+    from nsight_lab.storage import ranged
+
+    seen: list[str] = []
+    real_open, real_read = ranged.UrlFiles.open, ranged.UrlFiles.read_bytes
+
+    def opened(self: Any, name: str) -> Any:
+        seen.append(name)
+        return real_open(self, name)
+
+    def read(self: Any, name: str) -> bytes:
+        seen.append(name)
+        return real_read(self, name)
+
+    monkeypatch.setattr(ranged.UrlFiles, "open", opened)
+    monkeypatch.setattr(ranged.UrlFiles, "read_bytes", read)
+    return seen
 
 
 @pytest.fixture
@@ -61,19 +87,26 @@ async def open_view(jp_fetch: Any, body: Any) -> tuple[int, Any]:
     return await fetch_json(jp_fetch, "nsight-lab", "traces", method="POST", body=body)
 
 
-async def test_a_collection_opens_as_one_axis_and_is_fetched_only_once(
-    jp_fetch: Any, gateway: AnalysisStack, two_ranks: Uploaded, downloads: list[str]
-) -> None:
+async def test_a_collection_opens_from_its_converted_tables_as_one_axis(
+    jp_fetch: Any, gateway: AnalysisStack, two_ranks: Uploaded, downloads: list[str],
+    ranged_reads: list[str], nsight_traitlets: dict[str, Any],
+) -> None:  # fmt: skip
     code, view = await open_view(jp_fetch, {"collection_id": two_ranks.collection_id})
     assert code == 200, view
     assert [r["label"] for r in view["reports"]] == ["rank 0", "rank 1"]
     assert view["alignment"] == "wall-clock timestamps"
     assert {r["group"].split(" · ")[0] for r in view["rows"]} == {"rank 0", "rank 1"}
-    assert len(downloads) == 2
+    # The analysis side converted both on registration: no report is downloaded, only
+    # the laid-out columns of its converted tables are read, by ranged GETs.
+    assert downloads == [] and ranged_reads
+    assert all(name.endswith(".parquet") or name.endswith(".json") for name in ranged_reads)
+    cache = Path(nsight_traitlets["trace_cache_dir"])
+    assert not list(cache.glob("*/trace")), "nothing converted locally"
 
+    ranged_reads.clear()
     again_code, again = await open_view(jp_fetch, {"collection_id": two_ranks.collection_id})
     assert again_code == 200 and again["view_id"] == view["view_id"]
-    assert len(downloads) == 2, "a second open reads the local cache, not storage"
+    assert ranged_reads == [], "a second open maps the saved layout: storage is not read"
 
     response = await jp_fetch(
         "nsight-lab", "traces", view["view_id"], "tiles",
@@ -148,7 +181,7 @@ async def test_a_report_that_cannot_be_read_is_named_with_the_reason(
                               tag="view-bad")  # fmt: skip
     code, answer = await open_view(jp_fetch, {"collection_id": uploaded.collection_id})
     assert code == 422
-    assert ".nsys-rep: an .nsys-rep needs the nsys binary" in answer["detail"]
+    assert answer["detail"].startswith("cannot show ") and "nsys" in answer["detail"]
 
 
 @pytest.mark.parametrize(
@@ -191,3 +224,22 @@ async def test_the_tab_loads_the_notebook_timelines_own_front_end(
     for name in ("session_control.js", "..%2Ftimeline.py", "nope.css"):
         missing = await jp_fetch("nsight-lab", "static", name, raise_error=False)
         assert missing.code == 404
+
+
+async def test_without_the_analysis_sides_conversion_a_report_is_converted_here_once(
+    jp_fetch: Any, fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    downloads: list[str],
+) -> None:  # fmt: skip
+    with AnalysisStack(tmp_path / "no-ingest", workers=1, warm=False,
+                       env={"NSIGHT_LAB_ANALYSIS_INGEST": "false"}) as stack:  # fmt: skip
+        monkeypatch.setenv("NSIGHT_CLOUD_CONF", str(tmp_path / "absent.conf"))
+        monkeypatch.setenv("NSIGHT_LAB_GW", stack.url)
+        uploaded = upload_reports(stack.coordinator_url, [fixtures_dir / RANKS[0]], tag="local")
+        code, view = await open_view(jp_fetch, {"collection_id": uploaded.collection_id})
+        assert code == 200, view
+        assert len(downloads) == 1 and view["event_count"] > 0
+        again_code, _ = await open_view(jp_fetch, {"collection_id": uploaded.collection_id})
+        assert again_code == 200 and len(downloads) == 1
+        response = await jp_fetch("nsight-lab", "traces", view["view_id"], "tiles",
+                                  params={"t0": 0, "t1": view["span_ns"], "width_px": 300})  # fmt: skip
+        assert decode(response.body)[0]["n"] > 0

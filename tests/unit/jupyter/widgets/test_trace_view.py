@@ -13,8 +13,8 @@ import pytest
 from nsight_lab.jupyter.widgets.lanes import split_ref
 from nsight_lab.jupyter.widgets.trace_view import (
     LAYOUT_FILE,
+    ConvertedSource,
     MemorySource,
-    ParquetSource,
     Part,
     ReportTimeline,
     TraceView,
@@ -23,6 +23,7 @@ from nsight_lab.jupyter.widgets.trace_view import (
 )
 from nsight_lab.recipe import run_recipe
 from nsight_lab.trace import Trace, TraceMetadata, convert_trace, load_trace
+from nsight_lab.trace.converted import ConvertedTrace
 
 RANKS = ("trace_filter__sampled_rank-0.json.gz", "trace_filter__sampled_rank-1.json.gz")
 
@@ -177,7 +178,8 @@ def test_a_saved_layout_maps_back_and_answers_the_same(cloverleaf: Path, tmp_pat
     loaded = ReportTimeline.load(tmp_path / "layout")
     assert loaded is not None and isinstance(loaded.summary.levels[0].start, np.memmap)
     assert loaded.rows == built.rows and loaded.names == built.names
-    views = [TraceView([Part(t, ParquetSource(folder), "x")]) for t in (built, loaded)]
+    views = [TraceView([Part(t, ConvertedSource(ConvertedTrace.from_folder(folder)), "x")])
+             for t in (built, loaded)]  # fmt: skip
     for t0, t1, width in ((0, views[0].span_ns, 1200), (1e6, 2e6, 800)):
         a, b = (v.tiles(t0, t1, width) for v in views)
         assert a[0] == b[0] and a[1] == b[1]
