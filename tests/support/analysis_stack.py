@@ -104,7 +104,9 @@ def upload_reports(
                 put = http.put(urljoin(coordinator_url, plan["url"]), content=path.read_bytes())
                 assert put.status_code < 300, put.text
             else:  # a big report goes up in parts, as the agent sends it
-                urls = [(p["part_number"], urljoin(coordinator_url, p["url"])) for p in plan["parts"]]
+                urls = [
+                    (p["part_number"], urljoin(coordinator_url, p["url"])) for p in plan["parts"]
+                ]
                 etags = upload_parts(urls, path, plan["part_size"])
                 parts = [{"part_number": n, "etag": e} for n, e in etags]
             info = call("POST", f"uploads/{plan['upload_id']}/complete", json={"parts": parts})
