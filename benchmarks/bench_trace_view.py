@@ -154,9 +154,18 @@ def main() -> None:
         home = Path(tmp)
         with AnalysisStack(home / "up", workers=1, warm=False) as stack:
             began = time.perf_counter()
-            uploaded = upload_reports(stack.coordinator_url, [report], tag=TAG)
-            files = wait_converted(stack.coordinator_url, uploaded.collection_id)
-            print(f"upload + conversion by the analysis side: {time.perf_counter() - began:.0f} s")
+            uploaded = upload_reports(stack.coordinator_url, [report], tag=TAG, timeout=1800)
+            print(f"upload: {time.perf_counter() - began:.0f} s", flush=True)
+            began = time.perf_counter()
+            files = wait_converted(stack.coordinator_url, uploaded.collection_id,
+                                   settled=("converted", "failed"), timeout=3600)  # fmt: skip
+            if files[0]["conversion"]["state"] != "converted":
+                raise SystemExit(
+                    f"the analysis side could not convert it: {files[0]['conversion']}"
+                )
+            print(
+                f"conversion by the analysis side: {time.perf_counter() - began:.0f} s", flush=True
+            )
             sha256 = files[0]["sha256"]
             base_s, base_bytes = baseline_download(stack, sha256)
             lab = JupyterLabServer(home / "lab", stack.url).start()

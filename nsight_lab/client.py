@@ -245,6 +245,15 @@ class CoordinatorClient:
         partial.replace(target)
         return target
 
+    def download_url(self, url: str, target: Path) -> int:
+        """Stream a presigned URL (no credentials sent) into ``target``; its size."""
+        size = 0
+        with self._stream(urljoin(self.base_url, url)) as response, target.open("wb") as out:
+            for chunk in response.iter_bytes(1024 * 1024):
+                out.write(chunk)
+                size += len(chunk)
+        return size
+
     @contextmanager
     def _stream(self, url: str) -> Iterator[httpx.Response]:
         # Presigned URLs carry their own authorization; never forward our bearer token

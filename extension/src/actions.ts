@@ -5,7 +5,7 @@
 
 import { api } from './api';
 import { NsightAPIError } from './errors';
-import type { JobInfo, TraceRequest } from './types';
+import type { JobInfo, SessionInfo, TraceRequest } from './types';
 
 export interface NsightHost {
   openPath(path: string): Promise<void>;
@@ -13,6 +13,8 @@ export interface NsightHost {
   viewTrace(request: TraceRequest, label: string): void;
   /** Open (or show) the main-area Sessions view, at one session when given. */
   openSessions(sessionId?: string): void;
+  /** Show the sidebar's recipe form, its reports scoped to this session. */
+  analyse(session: SessionInfo): Promise<void>;
 }
 
 export function message(error: unknown): string {

@@ -13,7 +13,7 @@ import { nsightIcon } from './icon';
 import { NsightPanel } from './panel';
 import { SessionsView } from './sessionsView';
 import { TraceViewer, traceWidgetId } from './traceViewer';
-import type { TraceRequest } from './types';
+import type { SessionInfo, TraceRequest } from './types';
 
 export namespace CommandIDs {
   export const open = 'nsight-lab:open';
@@ -56,9 +56,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         app.shell.activateById(sessions.id);
         sessions.showSession(sessionId ?? null);
+      },
+      analyse: async (session: SessionInfo) => {
+        app.shell.activateById(panel.id);
+        await panel.analyse(session);
       }
     };
-    const panel = new NsightPanel(host);
+    const panel: NsightPanel = new NsightPanel(host);
     panel.title.icon = nsightIcon;
     app.shell.add(panel, 'left', { rank: 800 });
 

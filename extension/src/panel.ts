@@ -227,6 +227,16 @@ export class NsightPanel extends Widget {
     this.tagSelect.value = picking ? NEW_TAG : this.tag;
   }
 
+  /** Scope the Analysis tab's form to ``session`` (switching to its tag) and show it. */
+  async analyse(session: SessionInfo): Promise<void> {
+    this.chosenTag = session.tag;
+    this.tagSelect.value = session.tag;
+    await this.refresh();
+    this.showTab('analysis');
+    this.scopeSelect.value = session.session_id;
+    await this.refreshJobs();
+  }
+
   async refreshJobs(): Promise<void> {
     if (!this.status?.reachable) {
       return;

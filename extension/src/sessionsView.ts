@@ -57,6 +57,9 @@ export class SessionsView extends Widget {
   private readonly actionError = h('p', { className: 'jp-NsightLab-error', role: 'alert', hidden: true });
   private readonly tagSelect: HTMLSelectElement;
   private readonly stateSelect: HTMLSelectElement;
+  private readonly beginTag: HTMLSelectElement;
+  private readonly beginTitle: HTMLInputElement;
+  private readonly beginError = h('p', { className: 'jp-NsightLab-error', role: 'alert', hidden: true });
 
   constructor(private readonly host: NsightHost) {
     super();
@@ -88,8 +91,37 @@ export class SessionsView extends Widget {
       this.filter = { ...this.filter, state: this.stateSelect.value as '' | SessionState };
       this.renderTable();
     });
+    this.beginTag = h('select', { id: 'nsight-sessions-begin-tag', className: 'jp-mod-styled' });
+    this.beginTitle = h('input', { id: 'nsight-sessions-begin-title', type: 'text', placeholder: 'e.g. baseline', maxlength: 200 });
+    const begin = async (): Promise<void> => {
+      showError(this.beginError, null);
+      try {
+        const session = await api.beginSession(this.beginTag.value || 'default', this.beginTitle.value.trim());
+        this.beginTitle.value = '';
+        this.showSession(session.session_id);
+      } catch (error) {
+        showError(this.beginError, message(error));
+      }
+    };
     this.listPage.append(
       h('h2', { className: 'jp-NsightLab-title' }, 'Sessions'),
+      h(
+        'form',
+        {
+          className: 'jp-NsightLab-toolbar',
+          'aria-label': 'Begin a session',
+          onsubmit: (event: Event) => {
+            event.preventDefault();
+            void begin();
+          }
+        },
+        h('label', { for: 'nsight-sessions-begin-tag' }, 'Begin a session on tag'),
+        this.beginTag,
+        h('label', { for: 'nsight-sessions-begin-title' }, 'titled'),
+        this.beginTitle,
+        h('button', { type: 'submit', className: 'jp-mod-styled jp-NsightLab-button', 'data-action': 'begin' }, 'Begin session')
+      ),
+      this.beginError,
       h(
         'div',
         { className: 'jp-NsightLab-toolbar', role: 'search' },
@@ -160,6 +192,9 @@ export class SessionsView extends Widget {
     const tags = knownTags(this.tags, this.sessions);
     redraw(this.tagSelect, tags, () => [h('option', { value: '' }, 'every tag'), ...tags.map(t => h('option', { value: t }, t))]);
     this.tagSelect.value = current;
+    const chosen = this.beginTag.value;
+    redraw(this.beginTag, tags, () => (tags.length ? tags : ['default']).map(t => h('option', { value: t }, t)));
+    this.beginTag.value = chosen || (tags.includes('default') ? 'default' : tags[0] ?? 'default');
   }
 
   private renderTable(): void {
@@ -261,7 +296,8 @@ export class SessionsView extends Widget {
           { className: 'jp-NsightLab-buttons', role: 'group', 'aria-label': 'Session actions' },
           button('Start', 'start', () => api.start(session.tag, session.session_id), active && !running),
           button('Stop', 'stop', () => api.stop(session.tag, session.session_id), running),
-          button('End session', 'end', () => api.endSession(session.session_id), active)
+          button('End session', 'end', () => api.endSession(session.session_id), active),
+          button('Run a recipe…', 'analyse', () => this.host.analyse(session), session.collections.length > 0)
         ),
         this.actionError,
         h('h3', {}, 'Collections'),

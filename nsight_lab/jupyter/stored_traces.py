@@ -11,11 +11,12 @@ asynchronously.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 
 from nsight_lab.analysis_client import AnalysisClient
 from nsight_lab.client import ApiError, CoordinatorClient
-from nsight_lab.jupyter.trace_cache import ReportUnreadable, TraceCache
+from nsight_lab.jupyter.trace_cache import VIEWED_FILES, ReportUnreadable, TraceCache
 from nsight_lab.jupyter.widgets.lanes import LAYERS
 from nsight_lab.jupyter.widgets.trace_view import (
     ConvertedSource,
@@ -24,7 +25,6 @@ from nsight_lab.jupyter.widgets.trace_view import (
     TraceView,
 )
 from nsight_lab.models import ConversionState, FileInfo
-from nsight_lab.storage.ranged import UrlFiles
 from nsight_lab.trace.converted import ConvertedTrace
 
 #: Only these files hold timeline events; others (logs, recipe outputs) are skipped.
@@ -93,17 +93,25 @@ def failed_conversion(info: FileInfo) -> ReportUnreadable | None:
 def converted_for(
     coordinator: CoordinatorClient, analysis: AnalysisClient, cache: TraceCache, info: FileInfo
 ) -> ConvertedTrace:
-    """The report's converted tables: converted here before, else the analysis side's
-    (read by ranged GETs on presigned URLs), else downloaded and converted here once."""
+    """The report's converted tables, here: copied before, else copied now from the
+    analysis side's conversion, else the report downloaded and converted here once."""
     local = cache.local(info)
     if local is not None:
         return local
     try:
         links = analysis.trace_links(info.sha256)
-        return ConvertedTrace(UrlFiles(links.urls))
     except ApiError as exc:
         if exc.status != 404:
             raise
+    else:
+        partial = cache.partial(info)
+        try:
+            for name in VIEWED_FILES:
+                coordinator.download_url(links.urls[name], partial / name)
+        except Exception:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        return cache.adopt(info, partial)
     failure = failed_conversion(info)
     if failure is not None:
         raise failure

@@ -34,9 +34,14 @@ from nsight_lab.jupyter.widgets.trace_view import LAYOUT_VERSION, ReportTimeline
 from nsight_lab.models import FileInfo
 from nsight_lab.naming import safe_component
 from nsight_lab.trace import TraceFormatError, convert_trace
-from nsight_lab.trace.converted import MANIFEST_FILE, ConvertedTrace
+from nsight_lab.trace.converted import MANIFEST_FILE, ConvertedTrace, table_file
+from nsight_lab.trace.model import METADATA_FILE
 
 CACHE_ENV = "NSIGHT_LAB_TRACE_CACHE"
+#: What the viewer copies of a converted trace: the tables it draws, then the manifest
+#: (last: its presence means the copy is complete). Not the CUDA API calls, often the
+#: biggest table, which no timeline row shows.
+VIEWED_FILES = (METADATA_FILE, *(table_file(t) for t in LAYERS), MANIFEST_FILE)
 #: Entries beyond this total size are evicted, least recently opened first.
 DEFAULT_MAX_BYTES = 20 * 1024**3
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -91,6 +96,26 @@ class TraceCache:
         path = self.entry(info.sha256) / "raw" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def partial(self, info: FileInfo) -> Path:
+        """A fresh folder to fill with a converted trace's files, then :meth:`adopt`."""
+        folder = self.entry(info.sha256) / f"trace.partial-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def adopt(self, info: FileInfo, partial: Path) -> ConvertedTrace:
+        """Move a filled :meth:`partial` folder into place (a copy already there wins)."""
+        with _lock(info.sha256):
+            if self.has_trace(info):
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                if not (partial / MANIFEST_FILE).is_file():
+                    shutil.rmtree(partial, ignore_errors=True)
+                    raise ReportUnreadable(f"{info.filename}: the converted copy is incomplete")
+                shutil.rmtree(self.trace_folder(info), ignore_errors=True)
+                partial.rename(self.trace_folder(info))
+        self.prune(keep={info.sha256})
+        return ConvertedTrace.from_folder(self.trace_folder(info))
 
     def convert(self, info: FileInfo, raw: Path, *, verified: bool = False) -> Path:
         """Check ``raw`` against the registered size and sha256, convert it, drop it.

@@ -57,14 +57,19 @@ class Uploaded:
 
 
 def upload_reports(
-    coordinator_url: str, files: Sequence[Path], *, tag: str = "default", instance: str = "probe"
+    coordinator_url: str,
+    files: Sequence[Path],
+    *,
+    tag: str = "default",
+    instance: str = "probe",
+    timeout: float = 30.0,
 ) -> Uploaded:
     """Put ``files`` into one new collection through the coordinator's real upload API.
 
     A probe agent registers, a collection starts on its tag, each file goes up by
     its presigned plan, and the collection stops: what an agent does, minus profiling.
     """
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=timeout) as http:
 
         def call(method: str, path: str, **kwargs: Any) -> Any:
             response = http.request(method, urljoin(coordinator_url, path), **kwargs)
@@ -126,7 +131,11 @@ KINETO_RANKS = (
 
 
 def wait_converted(
-    coordinator_url: str, collection_id: str, *, settled: tuple[str, ...] = ("converted",)
+    coordinator_url: str,
+    collection_id: str,
+    *,
+    settled: tuple[str, ...] = ("converted",),
+    timeout: float = 120.0,
 ) -> list[dict[str, Any]]:
     """The collection's files once the analysis side's conversion of each is ``settled``."""
     from tests.support.stack import wait_until
@@ -137,7 +146,7 @@ def wait_converted(
         ).json()
         return files if files and all(f["conversion"]["state"] in settled for f in files) else None
 
-    found: list[dict[str, Any]] = wait_until(done, 120, "the reports to be converted", 0.3)
+    found: list[dict[str, Any]] = wait_until(done, timeout, "the reports to be converted", 0.3)
     return found
 
 

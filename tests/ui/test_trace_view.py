@@ -192,7 +192,26 @@ def test_the_sessions_view_lists_every_tag_and_opens_a_sessions_page(
     assert "probe" in first and "torch" in first and "KiB" in first
     assert ".json.gz" not in first  # names that fit: process, instance, collector, size
     page.screenshot(path=str(screenshots / "8-session-page.png"))
+
+    # The sidebar's recipe form, scoped to this session.
+    page_.get_by_role("button", name="Run a recipe…").click()
+    panel.locator('[role="tab"][aria-selected="true"]', has_text="Analysis").wait_for()
+    scope = panel.get_by_label("Reports of")
+    page.wait_for_function(
+        "([el, id]) => el.value === id", arg=[scope.element_handle(), two_ranks.session_id]
+    )
+
     files.first.get_by_role("button", name="View trace", exact=True).click()
     status = page.locator('.jp-NsightLab-trace [role="status"][data-state="ready"]')
     status.wait_for(timeout=120_000)
     assert status.inner_text().startswith("1 report ·")
+
+    # End the session from its page, then begin the tag's next one from the list.
+    page.locator(".lm-TabBar-tab", has_text="Nsight sessions").click()
+    page_.get_by_role("button", name="End session").click()
+    page_.locator(".jp-NsightLab-badge", has_text="ENDED").wait_for()
+    page_.get_by_role("button", name="← All sessions").click()
+    view.get_by_label("Begin a session on tag").select_option(TAG)
+    view.get_by_label("titled").fill("from the sessions view")
+    view.get_by_role("button", name="Begin session").click()
+    page_.get_by_role("heading", name="from the sessions view").wait_for()

@@ -140,7 +140,8 @@ def raw_level(start: I64, end: I64, row: I32, name: I32, n_rows: int) -> Level:
         raise ValueError(f"row indices must lie in [0, {n_rows})")
     order = event_order(start, row, n_rows)
     s, e = _ordered(start, order, np.int64), _ordered(end, order, np.int64)
-    e = np.maximum(e, s)  # a mark (end == start) or a bad record still occupies its instant
+    if len(s) and bool((e < s).any()):
+        e = np.maximum(e, s)  # a bad record (end before start) still occupies its instant
     r = _ordered(row, order, np.int32)
     offsets = _offsets(r, n_rows)
     dur = e - s
@@ -288,6 +289,7 @@ def build_summary(
             break
         exponent += int(wanted[0])
         level = merge(level, 1 << exponent, n_rows, gaps)
+        del gaps, remaining
         levels.append(level)
         exponent += 1
     return LodSummary(tuple(levels), n_rows)

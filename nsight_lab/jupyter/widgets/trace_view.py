@@ -13,7 +13,7 @@ kernel summary of a time range (``window_summary``). The notebook widget and the
 JupyterLab server extension both answer with it, so the two front ends agree.
 
 Nothing here knows about HTTP or Jupyter: the caller hands in tables (in memory, or a
-converted report's Parquet folder) and gets plain values back.
+converted report wherever it is stored) and gets plain values back.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from nsight_lab.jupyter.widgets.lod import (
     tiles_to_buffers,
 )
 from nsight_lab.recipe.stats import summary_table
-from nsight_lab.storage.base import StorageError
 from nsight_lab.trace.converted import ConvertedTrace
 from nsight_lab.trace.model import Trace, TraceMetadata
 
@@ -63,8 +62,8 @@ JS_SAFE_INT = 2**53 - 1
 SUMMARY_ROWS = 30
 #: An event lookup scanning more candidates than this is a zoomed-out click: refused.
 MAX_CANDIDATES = 100_000
-#: Ten thousand years in ns: a finite stand-in for "no bound" in a time filter.
-FAR_NS = 10_000 * 365 * 86_400 * 10**9
+#: A finite stand-in for "no bound" in a time filter (146 years of ns; fits int64).
+FAR_NS = 2**62
 
 
 class TraceViewError(ValueError):
@@ -128,10 +127,6 @@ class ConvertedSource:
     def use(self, converted: ConvertedTrace) -> None:
         self._converted = converted
 
-    def forget(self) -> None:
-        """Drop the trace (its links expired); the next read needs a fresh one."""
-        self._converted = None
-
     @property
     def converted(self) -> ConvertedTrace:
         if self._converted is None:
@@ -139,15 +134,6 @@ class ConvertedSource:
                 raise TraceViewError("this report's converted tables are not at hand yet")
             self._converted = self.factory()
         return self._converted
-
-    def _retrying(self, read: Callable[[ConvertedTrace], Any]) -> Any:
-        try:
-            return read(self.converted)
-        except StorageError:
-            if self.factory is None:
-                raise
-            self.forget()
-            return read(self.converted)
 
     def row(self, table: str, index: int) -> dict[str, Any]:
         def read(converted: ConvertedTrace) -> dict[str, Any]:
@@ -166,14 +152,10 @@ class ConvertedSource:
             )
             return rows[0]
 
-        found: dict[str, Any] = self._retrying(read)
-        return found
+        return read(self.converted)
 
     def window(self, table: str, columns: Sequence[str], lo: int, hi: int) -> pa.Table:
-        found: pa.Table = self._retrying(
-            lambda converted: converted.read(table, columns, start=lo, end=hi, inside=True)
-        )
-        return found
+        return self.converted.read(table, columns, start=lo, end=hi, inside=True)
 
 
 def read_layout_tables(
@@ -205,11 +187,18 @@ class ReportTimeline:
         metadata: TraceMetadata,
         layers: Sequence[str] = LAYERS,
     ) -> ReportTimeline:
-        """Lay out ``tables`` (a trace's, or only their layout columns)."""
+        """Lay out ``tables`` (a trace's, or only their layout columns).
+
+        Arrays are rebound as they are replaced, and the per-layer pieces dropped once
+        joined, so ten million events peak at a few hundred bytes each, not more.
+        """
         cols = trace_events(tables, layers)
+        del tables  # the Arrow columns are no longer needed (when the caller held none)
         start, end, row, name = cols.concat()
         refs = cols.refs()
         keys, remap = ordered_rows(cols)
+        names = list(cols.names)
+        del cols
         row = remap[row] if len(row) else row
         order = event_order(start, row, len(keys))
         if order is not None:
@@ -219,7 +208,7 @@ class ReportTimeline:
         last = int(end.max()) if len(end) else origin + 1
         return cls(
             rows=keys,
-            names=list(cols.names),
+            names=names,
             summary=build_summary(start, end, row, name, len(keys)),
             refs=refs,
             origin_ns=origin,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shutil
 import struct
 from collections import OrderedDict
 from typing import Any
@@ -35,7 +36,7 @@ from nsight_lab.jupyter.server.connection import GatewayConnection
 from nsight_lab.jupyter.server.handlers.base import AUTH_RESOURCE, HandlerError, NsightHandler
 from nsight_lab.jupyter.server.handlers.notebooks import checked_id, fetch_to
 from nsight_lab.jupyter.stored_traces import build_view, failed_conversion, viewable_files
-from nsight_lab.jupyter.trace_cache import ReportUnreadable, TraceCache
+from nsight_lab.jupyter.trace_cache import VIEWED_FILES, ReportUnreadable, TraceCache
 from nsight_lab.jupyter.widgets._static import STATIC
 from nsight_lab.jupyter.widgets.lanes import LAYERS
 from nsight_lab.jupyter.widgets.trace_view import (
@@ -48,7 +49,6 @@ from nsight_lab.jupyter.widgets.trace_view import (
 )
 from nsight_lab.models import FileInfo
 from nsight_lab.storage.base import StorageError
-from nsight_lab.storage.ranged import UrlFiles
 from nsight_lab.trace.converted import ConvertedTrace
 
 #: Views kept open per server; the oldest is dropped (its tab reopens it transparently).
@@ -168,19 +168,27 @@ class TraceOpenHandler(NsightHandler):
 async def converted_for(
     handler: NsightHandler, conn: GatewayConnection, info: FileInfo
 ) -> ConvertedTrace:
-    """The report's converted tables, the way :func:`stored_traces.converted_for` finds
-    them, through this request's gateway connection: converted here before, else the
-    analysis side's (presigned URLs, ranged reads), else downloaded and converted once."""
+    """The report's converted tables, here, the way :func:`stored_traces.converted_for`
+    finds them, through this request's gateway connection: copied before, else copied
+    now from the analysis side's conversion, else the report downloaded and converted."""
     cache: TraceCache = handler.nsight.trace_views.cache
     local = cache.local(info)
     if local is not None:
         return local
     try:
         links = await handler.gateway_json(conn, "analysis", f"traces/{info.sha256}")
-        return ConvertedTrace(UrlFiles(links["urls"]))
     except HandlerError as exc:
         if exc.status != 404:
             raise
+    else:
+        partial = cache.partial(info)
+        try:
+            for name in VIEWED_FILES:
+                await fetch_to(conn, str(links["urls"][name]), partial / name, 600.0)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        return await asyncio.to_thread(cache.adopt, info, partial)
     failure = failed_conversion(info)
     if failure is not None:
         raise failure
@@ -196,14 +204,14 @@ async def converted_for(
 
 class _ViewHandler(NsightHandler):
     async def ready(
-        self, view: TraceView, files: dict[str, FileInfo], message: dict[str, Any], fresh: bool
+        self, view: TraceView, files: dict[str, FileInfo], message: dict[str, Any]
     ) -> None:
-        """Resolve the converted tables answering ``message`` needs, through this
-        request's gateway connection (``fresh``: again, their links expired)."""
+        """Resolve the converted tables answering ``message`` needs (a view reopened
+        from the cache has none at hand), through this request's gateway connection."""
         conn: GatewayConnection | None = None
         for part in view.sources_for(message):
             source = part.source
-            if not isinstance(source, ConvertedSource) or (source.ready and not fresh):
+            if not isinstance(source, ConvertedSource) or source.ready:
                 continue
             info = files.get(part.file_id or "")
             if info is None:
@@ -230,13 +238,9 @@ class _ViewHandler(NsightHandler):
             message = self.message(kind, fields)
             if kind == "summary":
                 message["base"] = self.get_query_argument("base", "") in ("1", "true")
-            await self.ready(view, files, message, fresh=False)
+            await self.ready(view, files, message)
             try:
-                try:
-                    header, buffers = await asyncio.to_thread(answer, view, message)
-                except StorageError:
-                    await self.ready(view, files, message, fresh=True)  # expired links
-                    header, buffers = await asyncio.to_thread(answer, view, message)
+                header, buffers = await asyncio.to_thread(answer, view, message)
             except ViewRequestError as exc:
                 raise HandlerError(400, str(exc)) from exc
             except StorageError as exc:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nsight_lab.jupyter.server.handlers import traces
+from nsight_lab.jupyter.trace_cache import VIEWED_FILES
 from tests.support.analysis_stack import (
     AnalysisStack,
     Uploaded,
@@ -33,27 +34,6 @@ def nsight_traitlets(tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def two_ranks(up_stack: AnalysisStack, fixtures_dir: Path) -> Uploaded:
     return upload_ranks(up_stack, fixtures_dir, "view")
-
-
-@pytest.fixture
-def ranged_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every converted-trace file opened through presigned URLs (the real reader, counted)."""
-    from nsight_lab.storage import ranged
-
-    seen: list[str] = []
-    real_open, real_read = ranged.UrlFiles.open, ranged.UrlFiles.read_bytes
-
-    def opened(self: Any, name: str) -> Any:
-        seen.append(name)
-        return real_open(self, name)
-
-    def read(self: Any, name: str) -> bytes:
-        seen.append(name)
-        return real_read(self, name)
-
-    monkeypatch.setattr(ranged.UrlFiles, "open", opened)
-    monkeypatch.setattr(ranged.UrlFiles, "read_bytes", read)
-    return seen
 
 
 @pytest.fixture
@@ -89,24 +69,24 @@ async def open_view(jp_fetch: Any, body: Any) -> tuple[int, Any]:
 
 async def test_a_collection_opens_from_its_converted_tables_as_one_axis(
     jp_fetch: Any, gateway: AnalysisStack, two_ranks: Uploaded, downloads: list[str],
-    ranged_reads: list[str], nsight_traitlets: dict[str, Any],
+    nsight_traitlets: dict[str, Any],
 ) -> None:  # fmt: skip
     code, view = await open_view(jp_fetch, {"collection_id": two_ranks.collection_id})
     assert code == 200, view
     assert [r["label"] for r in view["reports"]] == ["rank 0", "rank 1"]
     assert view["alignment"] == "wall-clock timestamps"
     assert {r["group"].split(" · ")[0] for r in view["rows"]} == {"rank 0", "rank 1"}
-    # The analysis side converted both on registration: no report is downloaded, only
-    # the laid-out columns of its converted tables are read, by ranged GETs.
-    assert downloads == [] and ranged_reads
-    assert all(name.endswith(".parquet") or name.endswith(".json") for name in ranged_reads)
+    # The analysis side converted both on registration: the reports themselves are
+    # never downloaded, only the converted tables a timeline draws (not the API calls).
+    assert sorted(downloads) == sorted(list(VIEWED_FILES) * 2)
+    assert "api.parquet" not in downloads
     cache = Path(nsight_traitlets["trace_cache_dir"])
-    assert not list(cache.glob("*/trace")), "nothing converted locally"
+    assert len(list(cache.glob("*/trace/conversion.json"))) == 2
 
-    ranged_reads.clear()
+    downloads.clear()
     again_code, again = await open_view(jp_fetch, {"collection_id": two_ranks.collection_id})
     assert again_code == 200 and again["view_id"] == view["view_id"]
-    assert ranged_reads == [], "a second open maps the saved layout: storage is not read"
+    assert downloads == [], "a second open maps the saved layout: storage is not read"
 
     response = await jp_fetch(
         "nsight-lab", "traces", view["view_id"], "tiles",
@@ -243,3 +223,23 @@ async def test_without_the_analysis_sides_conversion_a_report_is_converted_here_
         response = await jp_fetch("nsight-lab", "traces", view["view_id"], "tiles",
                                   params={"t0": 0, "t1": view["span_ns"], "width_px": 300})  # fmt: skip
         assert decode(response.body)[0]["n"] > 0
+
+
+async def test_no_trace_route_answers_without_the_jupyter_token(
+    jp_fetch: Any, gateway: AnalysisStack, two_ranks: Uploaded, http_server_client: Any,
+    jp_base_url: str,
+) -> None:  # fmt: skip
+    _, view = await open_view(jp_fetch, {"collection_id": two_ranks.collection_id})
+    base = f"{jp_base_url}nsight-lab/traces"
+    attempts = [
+        ("POST", base, json.dumps({"collection_id": two_ranks.collection_id})),
+        ("GET", f"{base}/{view['view_id']}/tiles?t0=0&t1=1000&width_px=10", None),
+        ("GET", f"{base}/{view['view_id']}/event?row=0&t=0&tolerance_ns=0", None),
+        ("GET", f"{base}/{view['view_id']}/summary?t0=0&t1=1000", None),
+        ("GET", f"{jp_base_url}nsight-lab/static/timeline.js", None),
+    ]
+    for method, url, body in attempts:
+        response = await http_server_client.fetch(url, method=method, body=body, raise_error=False,
+                                                  follow_redirects=False)  # fmt: skip
+        assert response.code in (302, 403), (method, url, response.code)
+        assert b"kernels" not in response.body and b"rank 0" not in response.body

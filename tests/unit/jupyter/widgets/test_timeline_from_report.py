@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nsight_lab.client import CoordinatorClient
 from nsight_lab.config import CliConfig
 from nsight_lab.jupyter.widgets.timeline import Timeline
-from nsight_lab.storage import ranged
 from tests.support.analysis_stack import (
     AnalysisStack,
     Uploaded,
@@ -42,13 +42,12 @@ def test_a_collection_opens_in_a_notebook_and_a_click_reads_through_the_gateway(
                                     "width_px": 800})  # fmt: skip
     assert header["n"] > 0
 
-    opened: list[str] = []
-    real = ranged.UrlFiles.open
-    monkeypatch.setattr(
-        ranged.UrlFiles, "open", lambda self, name: opened.append(name) or real(self, name)
-    )
+    fetched: list[str] = []
+    real = CoordinatorClient.download_url
+    monkeypatch.setattr(CoordinatorClient, "download_url",
+                        lambda self, url, target: fetched.append(target.name) or real(self, url, target))  # fmt: skip
     again = Timeline.from_collection(two_ranks.collection_id, config=config)
-    assert opened == [], "a second open maps the saved layout and reads no storage"
+    assert fetched == [], "a second open maps the saved layout and reads no storage"
 
     view = again.trace_view
     assert view is not None
@@ -58,7 +57,7 @@ def test_a_collection_opens_in_a_notebook_and_a_click_reads_through_the_gateway(
     reply, _ = again.answer_view({"type": "event", "id": 5, "row": row, "t": t, "tolerance_ns": 0})
     assert reply["type"] == "event" and reply["event"]["report"] == "rank 0"
     assert "pid" in reply["event"]["columns"]
-    assert opened, "the click read the event's row group through presigned URLs"
+    assert fetched == [], "the click read the local copy of the converted tables"
     summary, _ = again.answer_view({"type": "summary", "id": 6, "t0": 0, "t1": again.span_ns})
     assert summary["summary"]["kernels"] == 1154 + 1104
 
