@@ -19,6 +19,11 @@ Nsight panel of a real JupyterLab, as a user does:
   the tiles at the new resolution, zooming in ``--zooms`` steps at the centre and
   out again, each step a factor e.
 
+Beside the wall times (which move with the machine's load), the CPU seconds the
+Jupyter server spent on the cold open are read from ``/proc``: the one-time layout's
+cost on any machine. ``--data DIR`` keeps the stack's data (the uploaded, converted
+report) for the next run, which then skips the upload and conversion.
+
 The baseline, measured in the same run, is what a viewer that ships the trace to
 the browser must move first: the converted ``kernels.parquet`` fetched whole by its
 presigned URL (the smallest form of the trace there is), and its size.
@@ -99,8 +104,10 @@ BYTES_JS = """
 """
 
 
-def open_trace(page: Any, lab: JupyterLabServer) -> tuple[float, int]:
-    """Click "View trace" in a fresh page; (ms to the first drawn frame, bytes received)."""
+def open_trace(page: Any, lab: JupyterLabServer) -> tuple[float, int, float]:
+    """Click "View trace" in a fresh page: ms to the first drawn frame, bytes received,
+    and the CPU seconds the Jupyter server spent from the click to that frame."""
+    assert lab.proc is not None
     panel = open_panel(page, lab)
     choose_tag(panel, TAG)
     button = panel.locator(".jp-NsightLab-collection").first.get_by_role(
@@ -108,10 +115,12 @@ def open_trace(page: Any, lab: JupyterLabServer) -> tuple[float, int]:
     )
     button.wait_for()
     since = page.evaluate("performance.now()")
+    cpu = cpu_seconds(lab.proc.pid)
     button.click()
     ms = float(page.evaluate(FIRST_DRAW_JS, since))
+    cpu = cpu_seconds(lab.proc.pid) - cpu
     page.wait_for_timeout(300)  # let the resource entries of that view settle
-    return ms, int(page.evaluate(BYTES_JS, since))
+    return ms, int(page.evaluate(BYTES_JS, since)), cpu
 
 
 def zoom_steps(page: Any, steps: int) -> list[dict[str, Any]]:
@@ -129,6 +138,31 @@ def zoom_steps(page: Any, steps: int) -> list[dict[str, Any]]:
     return results
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stored_report(stack: AnalysisStack, report: Path) -> str:
+    """The collection holding ``report`` (uploaded and converted once per ``--data``)."""
+    files = httpx.get(stack.coordinator_url + "files", timeout=60).json()
+    for f in files:
+        if f["tag"] == TAG and f["size"] == report.stat().st_size and \
+                f["conversion"]["state"] == "converted":  # fmt: skip
+            return str(f["collection_id"])
+    began = time.perf_counter()
+    uploaded = upload_reports(stack.coordinator_url, [report], tag=TAG, timeout=1800)
+    print(f"upload: {time.perf_counter() - began:.0f} s", flush=True)
+    began = time.perf_counter()
+    found = wait_converted(stack.coordinator_url, uploaded.collection_id,
+                           settled=("converted", "failed"), timeout=3600)  # fmt: skip
+    if found[0]["conversion"]["state"] != "converted":
+        raise SystemExit(f"the analysis side could not convert it: {found[0]['conversion']}")
+    print(f"conversion by the analysis side: {time.perf_counter() - began:.0f} s", flush=True)
+    return uploaded.collection_id
+
+
 def baseline_download(stack: AnalysisStack, sha256: str) -> tuple[float, int]:
     links = httpx.get(stack.analysis_url + f"traces/{sha256}", timeout=60).json()
     began = time.perf_counter()
@@ -144,6 +178,7 @@ def main() -> None:
     parser.add_argument("--kernels", type=int, default=10_000_000)
     parser.add_argument("--zooms", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3, help="warm opens (and zoom rounds)")
+    parser.add_argument("--data", help="keep the stack's data here between runs")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -152,22 +187,12 @@ def main() -> None:
     print(f"input: {report} ({report.stat().st_size / 1e9:.2f} GB)")
     with tempfile.TemporaryDirectory(prefix="nsight-bench-view-") as tmp:
         home = Path(tmp)
-        with AnalysisStack(home / "up", workers=1, warm=False) as stack:
-            began = time.perf_counter()
-            uploaded = upload_reports(stack.coordinator_url, [report], tag=TAG, timeout=1800)
-            print(f"upload: {time.perf_counter() - began:.0f} s", flush=True)
-            began = time.perf_counter()
-            files = wait_converted(stack.coordinator_url, uploaded.collection_id,
-                                   settled=("converted", "failed"), timeout=3600)  # fmt: skip
-            if files[0]["conversion"]["state"] != "converted":
-                raise SystemExit(
-                    f"the analysis side could not convert it: {files[0]['conversion']}"
-                )
-            print(
-                f"conversion by the analysis side: {time.perf_counter() - began:.0f} s", flush=True
-            )
-            sha256 = files[0]["sha256"]
-            base_s, base_bytes = baseline_download(stack, sha256)
+        data = Path(args.data) if args.data else home / "up"
+        with AnalysisStack(data, workers=1, warm=False) as stack:
+            collection = stored_report(stack, report)
+            files = httpx.get(stack.coordinator_url + "files",
+                              params={"collection_id": collection}, timeout=60).json()  # fmt: skip
+            base_s, base_bytes = baseline_download(stack, files[0]["sha256"])
             lab = JupyterLabServer(home / "lab", stack.url).start()
             try:
                 with sync_playwright() as pw:
@@ -176,7 +201,7 @@ def main() -> None:
                     context = browser.new_context(viewport={"width": 1400, "height": 900})
                     page = context.new_page()
                     page.set_default_timeout(600_000)
-                    cold_ms, cold_bytes = open_trace(page, lab)
+                    cold_ms, cold_bytes, cold_cpu = open_trace(page, lab)
                     status = page.locator('.jp-NsightLab-trace [role="status"]').inner_text()
                     print(f"opened: {status.split(' · wheel')[0]}")
                     warm, zooms = [], []
@@ -189,8 +214,9 @@ def main() -> None:
                     browser.close()
             finally:
                 lab.stop()
-    warm_ms = statistics.median(ms for ms, _ in warm)
-    warm_bytes = statistics.median(b for _, b in warm)
+    warm_ms = statistics.median(ms for ms, _, _ in warm)
+    warm_bytes = statistics.median(b for _, b, _ in warm)
+    warm_cpu = statistics.median(c for _, _, c in warm)
     fetched = [z["ms"] for z in zooms if z["fetched"]]
     cached = [z["ms"] for z in zooms if not z["fetched"]]
     every = [z["ms"] for z in zooms]
@@ -198,8 +224,10 @@ def main() -> None:
         "kernels": args.kernels,
         "cold_first_view_s": cold_ms / 1000,
         "cold_bytes": cold_bytes,
+        "cold_server_cpu_s": cold_cpu,
         "warm_first_view_s_median": warm_ms / 1000,
-        "warm_first_view_s_all": [round(ms / 1000, 3) for ms, _ in warm],
+        "warm_first_view_s_all": [round(ms / 1000, 3) for ms, _, _ in warm],
+        "warm_server_cpu_s_median": warm_cpu,
         "warm_bytes_median": warm_bytes,
         "zoom_ms_median": statistics.median(every),
         "zoom_ms_p90": sorted(every)[int(0.9 * (len(every) - 1))],
@@ -211,10 +239,10 @@ def main() -> None:
         "baseline_download_s": base_s,
         "baseline_bytes": base_bytes,
     }
-    print(f"first view, cold (lay out from the converted tables): {cold_ms / 1000:.2f} s, "
-          f"{cold_bytes / 1024:.0f} KiB received")  # fmt: skip
+    print(f"first view, cold (copy and lay out the converted tables): {cold_ms / 1000:.2f} s, "
+          f"{cold_bytes / 1024:.0f} KiB received; the Jupyter server spent {cold_cpu:.1f} CPU-s")  # fmt: skip
     print(f"first view, warm (median of {args.runs}): {warm_ms / 1000:.2f} s, "
-          f"{warm_bytes / 1024:.0f} KiB received")  # fmt: skip
+          f"{warm_bytes / 1024:.0f} KiB received; {warm_cpu:.2f} CPU-s on the server")  # fmt: skip
     print(f"zoom, {len(every)} steps ({len(fetched)} fetched tiles): median {result['zoom_ms_median']:.0f} ms, "
           f"p90 {result['zoom_ms_p90']:.0f} ms, max {result['zoom_ms_max']:.0f} ms")  # fmt: skip
     print(f"baseline, the converted kernels table fetched whole: {base_s:.2f} s, "
