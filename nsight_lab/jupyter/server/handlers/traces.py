@@ -23,6 +23,7 @@ import hashlib
 import json
 import shutil
 import struct
+import time
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
@@ -57,6 +58,8 @@ MAX_VIEWS = 16
 MAX_REPORTS = 512
 #: Reports converted and laid out at once while opening a collection.
 PARALLEL_REPORTS = 2
+#: How long a caller's right to a view holds before the gateway is asked again.
+AUTHORIZED_S = 300.0
 
 
 def encode_tiles(header: dict[str, Any], buffers: list[bytes]) -> bytes:
@@ -67,12 +70,25 @@ def encode_tiles(header: dict[str, Any], buffers: list[bytes]) -> bytes:
 
 
 class TraceViews:
-    """The server's open views (with the files behind them) and its cache."""
+    """The server's open views (with the files behind them) and its cache.
+
+    One JupyterLab server may serve many people (behind the gateway's login, each
+    request calling the API as its user), so a view answers only callers the gateway
+    has let see its files: the one who opened it, and anyone else once their own
+    credential read the files again (rechecked every :data:`AUTHORIZED_S`).
+    """
 
     def __init__(self, cache: TraceCache) -> None:
         self.cache = cache
         self.views: OrderedDict[str, tuple[TraceView, dict[str, FileInfo]]] = OrderedDict()
+        self.allowed: dict[str, dict[str, float]] = {}
         self.gate = asyncio.Semaphore(PARALLEL_REPORTS)
+
+    def allow(self, view_id: str, caller: str) -> None:
+        self.allowed.setdefault(view_id, {})[caller] = time.monotonic() + AUTHORIZED_S
+
+    def allows(self, view_id: str, caller: str) -> bool:
+        return self.allowed.get(view_id, {}).get(caller, 0.0) > time.monotonic()
 
     def get(self, view_id: str) -> tuple[TraceView, dict[str, FileInfo]]:
         found = self.views.get(view_id)
@@ -87,7 +103,17 @@ class TraceViews:
         self.views[view_id] = (view, {f.file_id: f for f in files})
         self.views.move_to_end(view_id)
         while len(self.views) > MAX_VIEWS:
-            self.views.popitem(last=False)
+            dropped, _ = self.views.popitem(last=False)
+            self.allowed.pop(dropped, None)
+
+
+def caller_key(handler: NsightHandler) -> str:
+    """Who is asking, as the gateway tells callers apart: the signed-in user's login
+    when the server forwards each request's own (``forward_user_token``), else the
+    server's one credential, the same for every request."""
+    forwarded = getattr(handler, "forwarded_user_token", None)
+    token = forwarded() if callable(forwarded) else None
+    return hashlib.sha256((token or "").encode()).hexdigest()
 
 
 def view_id_for(files: list[FileInfo]) -> str:
@@ -161,7 +187,9 @@ class TraceOpenHandler(NsightHandler):
         except TraceViewError as exc:
             raise HandlerError(400, str(exc)) from exc
         view_id = view_id_for(files)
-        self.nsight.trace_views.put(view_id, view, files)
+        views: TraceViews = self.nsight.trace_views
+        views.put(view_id, view, files)
+        views.allow(view_id, caller_key(self))  # the gateway just let this caller read them
         return {"view_id": view_id, **view.describe()}
 
 
@@ -203,6 +231,17 @@ async def converted_for(
 
 
 class _ViewHandler(NsightHandler):
+    async def authorize(self, view_id: str, files: dict[str, FileInfo]) -> None:
+        """Let this caller use the view only once the gateway lets them read its files."""
+        views: TraceViews = self.nsight.trace_views
+        caller = caller_key(self)
+        if views.allows(view_id, caller):
+            return
+        conn = self.connection()
+        for file_id in files:
+            await self.gateway_json(conn, "coordinator", f"files/{file_id}")
+        views.allow(view_id, caller)
+
     async def ready(
         self, view: TraceView, files: dict[str, FileInfo], message: dict[str, Any]
     ) -> None:
@@ -235,6 +274,7 @@ class _ViewHandler(NsightHandler):
         try:
             views: TraceViews = self.nsight.trace_views
             view, files = views.get(view_id)
+            await self.authorize(view_id, files)
             message = self.message(kind, fields)
             if kind == "summary":
                 message["base"] = self.get_query_argument("base", "") in ("1", "true")
