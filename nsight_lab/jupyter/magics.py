@@ -111,7 +111,7 @@ class NsightMagics(Magics):
 
     @line_magic
     def nsight(self, line: str) -> Any:
-        """Profile the processes of a tag: ``%nsight status|begin|start|stop|end|ls|download|recipe``."""
+        """A CLI verb in the notebook: ``%nsight status|begin|start|stop|end|ls|download|view|recipe``."""
         try:
             tokens = shlex.split(line)
         except ValueError as exc:
