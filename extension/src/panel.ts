@@ -13,7 +13,6 @@ import { message, NsightHost, openJobOutput } from './actions';
 import { api } from './api';
 import { CaptureFields, readCapture } from './capture';
 import { h, redraw, showError } from './dom';
-import { NsightAPIError } from './errors';
 import { elapsed, formatBytes, formatTime } from './format';
 import { canOpenNotebook, collectionTone, jobTone, nextPollDelay, progressFraction, progressText } from './jobState';
 import { collectArgs, fieldsFromSchema, FormField, initialValue, RawValue } from './schemaForm';
