@@ -28,7 +28,7 @@ from nsight_lab.recipe.errors import (
     RecipeNotFoundError,
     RecipeOutputError,
 )
-from nsight_lab.recipe.spec import MODES, RecipeSpec
+from nsight_lab.recipe.spec import MODE_ALIASES, MODES, RecipeSpec
 
 _console = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
@@ -51,6 +51,7 @@ def _spec_json(spec: RecipeSpec, folder: str) -> dict[str, Any]:
         "display_name": spec.display_name,
         "description": spec.description,
         "tables": list(spec.tables),
+        "columns": {t: list(c) for t, c in spec.columns.items()},
         "notebook": spec.notebook,
         "folder": folder,
         "min_reports": spec.min_reports,
@@ -136,9 +137,9 @@ def info_cmd(ctx: click.Context, name: str, output: str | None) -> None:
         return
     _console.print(f"[bold]{escape(spec.name)}[/]: {escape(spec.display_name)}")
     _console.print(spec.description, markup=False)
-    _console.print(
-        f"Reads tables: {', '.join(spec.tables) or '-'}; notebook: {spec.notebook}", markup=False
-    )
+    reads = [f"{t} ({', '.join(spec.columns[t])})" if t in spec.columns else t for t in spec.tables]
+    _console.print(f"Reads: {'; '.join(reads) or 'every table'}", markup=False)
+    _console.print(f"Notebook: {spec.notebook}", markup=False)
     table = Table(title="Recipe arguments", header_style="bold")
     for col in ("Option", "Type", "Default", "Help"):
         table.add_column(col)
@@ -251,10 +252,12 @@ def parse_recipe_args(spec: RecipeSpec, tokens: Sequence[str]) -> tuple[list[str
 @click.option("--csv", "csv", is_flag=True, help="Write CSV instead of Parquet.")
 @click.option(
     "--mode",
-    type=click.Choice(list(MODES)),
+    type=click.Choice([*MODES, *MODE_ALIASES]),
     default="none",
     show_default=True,
-    help="Where reports are mapped.",
+    help="Where reports are mapped: none (this process), concurrent (a process per core),"
+    " dask-futures (a Dask cluster: $NSIGHT_LAB_DASK_SCHEDULER, else a local one;"
+    " 'dask' is an alias).",
 )
 @click.option(
     "--filter-time", default=None, metavar="START/END", help="Keep events within START/END ns."

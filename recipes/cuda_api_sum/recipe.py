@@ -24,6 +24,7 @@ SPEC = RecipeSpec(
         "over all reports and per report."
     ),
     tables=("api",),
+    columns={"api": ("start", "end", "name")},
     notebook="stats.ipynb",
 )
 

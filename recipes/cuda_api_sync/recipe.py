@@ -26,6 +26,7 @@ SPEC = RecipeSpec(
         "cudaMemcpy/cudaMemset, and their driver equivalents)."
     ),
     tables=("api",),
+    columns={"api": ("start", "end", "name")},
     notebook="stats.ipynb",
 )
 

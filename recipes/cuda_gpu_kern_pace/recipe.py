@@ -26,6 +26,7 @@ SPEC = RecipeSpec(
         "report, to see whether it runs at a steady pace or stalls."
     ),
     tables=("kernels",),
+    columns={"kernels": ("start", "end", "name", "short_name", "device_id", "stream_id")},
     notebook="pace.ipynb",
     args=(
         Arg("name", type=str, required=True, help="Kernel name (demangled or short) to follow."),

@@ -24,6 +24,7 @@ SPEC = RecipeSpec(
         "dominate GPU time."
     ),
     tables=("kernels",),
+    columns={"kernels": ("start", "end", "name", "short_name")},
     notebook="stats.ipynb",
     args=(
         Arg(

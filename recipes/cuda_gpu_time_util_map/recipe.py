@@ -25,6 +25,10 @@ SPEC = RecipeSpec(
         "ID, Bin) that the notebook draws as a rank x time heatmap."
     ),
     tables=("kernels", "memops"),
+    columns={
+        "kernels": ("start", "end", "pid", "device_id", "stream_id", "name"),
+        "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
+    },
     notebook="heatmap.ipynb",
     args=(
         Arg("bins", type=int, default=30, minimum=1, help="Number of time bins per report."),

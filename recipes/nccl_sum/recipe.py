@@ -26,6 +26,7 @@ SPEC = RecipeSpec(
         "reports and per rank."
     ),
     tables=("kernels",),
+    columns={"kernels": ("start", "end", "pid", "device_id", "stream_id", "name")},
     notebook="stats.ipynb",
     args=(
         Arg(

@@ -27,6 +27,12 @@ SPEC = RecipeSpec(
         "range launched."
     ),
     tables=("ranges", "api", "kernels", "memops"),
+    columns={
+        "ranges": ("start", "end", "pid", "tid", "name", "domain", "kind", "source"),
+        "api": ("start", "end", "pid", "tid", "correlation_id"),
+        "kernels": ("start", "end", "pid", "correlation_id"),
+        "memops": ("start", "end", "pid", "correlation_id"),
+    },
     notebook="stats.ipynb",
     args=(
         Arg(

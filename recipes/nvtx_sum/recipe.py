@@ -28,6 +28,7 @@ SPEC = RecipeSpec(
         "over all reports and per report."
     ),
     tables=("ranges",),
+    columns={"ranges": ("start", "end", "name", "domain", "kind", "source")},
     notebook="stats.ipynb",
     args=(
         Arg(

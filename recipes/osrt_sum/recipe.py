@@ -20,6 +20,7 @@ SPEC = RecipeSpec(
     display_name="OS Runtime Summary",
     description="Statistics of the time spent in each traced OS runtime function, over all reports and per report.",
     tables=("osrt",),
+    columns={"osrt": ("start", "end", "name")},
     notebook="stats.ipynb",
 )
 

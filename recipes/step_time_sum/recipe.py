@@ -31,6 +31,7 @@ SPEC = RecipeSpec(
         "columns of step time per rank."
     ),
     tables=("ranges",),
+    columns={"ranges": ("source", "name", "start", "end")},
     notebook="steps.ipynb",
     args=(
         Arg(

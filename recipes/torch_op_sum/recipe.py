@@ -29,6 +29,7 @@ SPEC = RecipeSpec(
         "the operators each one called. CPU side; needs no GPU."
     ),
     tables=("ranges",),
+    columns={"ranges": ("source", "name", "pid", "tid", "start", "end")},
     notebook="stats.ipynb",
     args=(
         Arg(

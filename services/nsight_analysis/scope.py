@@ -8,6 +8,7 @@ with its credentials.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin
 
@@ -15,9 +16,20 @@ import httpx
 from pydantic import TypeAdapter
 
 from nsight_lab.gateway.identity import ANONYMOUS, Caller
-from nsight_lab.models import CollectionInfo, FileInfo, SessionInfo, SessionState
+from nsight_lab.models import (
+    CollectionInfo,
+    ConversionState,
+    ConversionUpdate,
+    FileInfo,
+    SessionInfo,
+    SessionState,
+)
 from nsight_lab.recipe.inputs import REPORT_SUFFIXES
 from nsight_lab.servicekit.trust import GatewaySettings
+
+#: Who the ingest loop is to the coordinator: the service itself, for every tag,
+#: since a report is converted whichever tenant uploaded it.
+INGEST = Caller(name="nsight-analysis-ingest")
 
 
 class ScopeError(Exception):
@@ -35,6 +47,17 @@ class ScopeFile:
     filename: str
     collection_index: int
     size: int
+    sha256: str = ""
+    file_id: str = ""
+
+    @classmethod
+    def of(cls, info: FileInfo) -> ScopeFile:
+        return cls(
+            info.key, info.filename, info.collection_index, info.size, info.sha256, info.file_id
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -100,10 +123,24 @@ class CoordinatorScopes:
         self._http.close()
 
     def _get(self, path: str, caller: Caller, **params: str) -> httpx.Response:
+        return self._call("GET", path, caller, params=params)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        caller: Caller,
+        params: dict[str, str] | None = None,
+        json: object = None,
+    ) -> httpx.Response:
         url = urljoin(self.base_url, path)
         try:
-            response = self._http.get(
-                url, params=params, headers=self.gateway.outgoing_headers(caller)
+            response = self._http.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers=self.gateway.outgoing_headers(caller),
             )
         except httpx.TransportError as exc:
             raise ScopeError(
@@ -175,6 +212,42 @@ class CoordinatorScopes:
             self._get("files", caller, **params).json()
         )
         return [
-            ScopeFile(i.key, i.filename, i.collection_index, i.size)
+            ScopeFile.of(i)
             for i in sorted(select_reports(infos), key=lambda i: (i.collection_index, i.filename))
         ]
+
+    # --- ingest: how the analysis side learns of new reports -------------------------
+
+    def pending_files(self, limit: int = 100) -> list[FileInfo]:
+        """Registered files not converted yet, oldest first."""
+        answer = self._get(
+            "files", INGEST, conversion=ConversionState.PENDING.value, limit=str(limit)
+        )
+        return TypeAdapter(list[FileInfo]).validate_python(answer.json())
+
+    def may_read(self, caller: Caller, sha256: str) -> bool:
+        """Whether ``caller`` may see a report with this content: converted traces are
+        keyed by sha256, so a tenant reads one only through a file of its own."""
+        if not caller.limited:
+            return True
+        answer = self._get("files", caller, sha256=sha256, limit="1")
+        return bool(answer.json())
+
+    def files_of(self, collection_id: str) -> list[FileInfo]:
+        answer = self._get("files", INGEST, collection_id=collection_id)
+        return TypeAdapter(list[FileInfo]).validate_python(answer.json())
+
+    def collection(self, collection_id: str) -> CollectionInfo:
+        return CollectionInfo.model_validate(
+            self._get(f"collections/{quote(collection_id, safe='')}", INGEST).json()
+        )
+
+    def set_conversion(self, file_id: str, update: ConversionUpdate) -> FileInfo:
+        """Tell the coordinator what became of the file's conversion."""
+        answer = self._call(
+            "PUT",
+            f"files/{quote(file_id, safe='')}/conversion",
+            INGEST,
+            json=update.model_dump(mode="json"),
+        )
+        return FileInfo.model_validate(answer.json())

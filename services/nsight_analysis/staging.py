@@ -79,6 +79,8 @@ def delete_outputs(store: ObjectStore, job_id: str) -> int:
 
 def storage_name(path: str, keys: dict[str, str]) -> str:
     """The storage key of a staged report, from its scratch path (its name if unknown)."""
+    if path in keys:
+        return keys[path]  # a storage key, or a converted trace's folder
     resolved = str(Path(path).resolve())
     return keys.get(resolved, keys.get(path, Path(path).name))
 

@@ -33,6 +33,9 @@ from nsight_lab.models import (
     CollectionState,
     Command,
     CommandKind,
+    ConversionState,
+    ConversionUpdate,
+    FileConversion,
     FileInfo,
     Participant,
     ParticipantState,
@@ -149,7 +152,11 @@ CREATE TABLE IF NOT EXISTS files (
     collector TEXT NOT NULL,
     size INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    conversion_state TEXT NOT NULL DEFAULT 'pending',
+    conversion_error TEXT,
+    conversion_prefix TEXT,
+    conversion_at REAL
 );
 CREATE INDEX IF NOT EXISTS files_by_identity
     ON files(collection_id, agent_id, original_filename, sha256);
@@ -176,6 +183,10 @@ ADDED_COLUMNS = (
     ("participants", "step_ns", "INTEGER"),
     ("uploads", "metadata", "TEXT NOT NULL DEFAULT '{}'"),
     ("files", "metadata", "TEXT NOT NULL DEFAULT '{}'"),
+    ("files", "conversion_state", "TEXT NOT NULL DEFAULT 'pending'"),
+    ("files", "conversion_error", "TEXT"),
+    ("files", "conversion_prefix", "TEXT"),
+    ("files", "conversion_at", "REAL"),
 )
 #: A step capture's margin covers this many times the first round trip, and at least
 #: this many seconds (Database._align).
@@ -292,7 +303,11 @@ _UPLOAD_COLS = (
 )
 _FILE_COLS = (
     "file_id, key, session_id, collection_id, collection_index, agent_id, tag, process_name, "
-    "instance, filename, kind, collector, size, sha256, created_at, metadata"
+    "instance, filename, kind, collector, size, sha256, created_at, metadata, "
+    "conversion_state, conversion_error, conversion_prefix, conversion_at"
+)
+_FILE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS files_by_conversion ON files(conversion_state, created_at)"
 )
 _COMMAND_COLS = (
     "seq, kind, session_id, collection_id, collection_index, duration_s, delay_s, issued_at, spec"
@@ -317,6 +332,12 @@ def _file(row: sqlite3.Row) -> FileInfo:
     values = dict(row)
     values["created_at"] = to_datetime(values["created_at"])
     values["metadata"] = _json_object(values.get("metadata"))
+    values["conversion"] = FileConversion(
+        state=ConversionState(values.pop("conversion_state")),
+        error=values.pop("conversion_error"),
+        trace_prefix=values.pop("conversion_prefix"),
+        updated_at=_opt_datetime(values.pop("conversion_at")),
+    )
     return FileInfo(**values)
 
 
@@ -351,11 +372,11 @@ class Database(SQLiteFile):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
-        with self.transaction() as conn:
-            for table, column, declaration in ADDED_COLUMNS:
-                have = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
-                if column not in have:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        added: dict[str, dict[str, str]] = {}
+        for table, column, declaration in ADDED_COLUMNS:
+            added.setdefault(table, {})[column] = declaration
+        for table, columns in added.items():
+            self.add_columns(table, columns, after=_FILE_INDEXES if table == "files" else "")
         #: Agents whose polls must be woken after a call that issued commands as a side
         #: effect (a step capture's second start); drained with :meth:`take_notify`.
         self._notify: list[str] = []
@@ -1105,11 +1126,35 @@ class Database(SQLiteFile):
         return _file(rows[0]) if rows else None
 
     def list_files(
-        self, session_id: str | None = None, collection_id: str | None = None
+        self,
+        session_id: str | None = None,
+        collection_id: str | None = None,
+        *,
+        conversion: ConversionState | None = None,
+        sha256: str | None = None,
+        limit: int | None = None,
     ) -> list[FileInfo]:
-        where, params = _filters(session_id=session_id, collection_id=collection_id)
+        where, params = _filters(
+            session_id=session_id,
+            collection_id=collection_id,
+            conversion_state=conversion.value if conversion is not None else None,
+            sha256=sha256,
+        )
         sql = f"SELECT {_FILE_COLS} FROM files{where} ORDER BY created_at, file_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         return [_file(r) for r in self._query(sql, params)]
+
+    def set_conversion(self, file_id: str, update: ConversionUpdate, now: float) -> FileInfo | None:
+        """Record what the analysis side made of the file; None for an unknown file."""
+        with self.transaction() as conn:
+            conn.execute(
+                """UPDATE files SET conversion_state=?, conversion_error=?, conversion_prefix=?,
+                conversion_at=? WHERE file_id=?""",
+                (update.state.value, update.error, update.trace_prefix, now, file_id),
+            )
+        return self.get_file(file_id)
 
     # -- presets ----------------------------------------------------------------------------
 

@@ -47,8 +47,10 @@ def main() -> int:
         work = Path(tmp)
         staged = stage_reports(store, job["reports"], work / "inputs")
         log = work / "job.log"
+        # The worker reads ``reports`` as converted traces; a pod stages the raw
+        # reports instead and hands their folders over as ``inputs``.
         request = {
-            **job,
+            **{k: v for k, v in job.items() if k != "reports"},
             "inputs": [str(p) for p in staged.folders],
             "output": str(work / "output"),
             "log": str(log),
