@@ -11,6 +11,8 @@
 # Nothing is downloaded but Go modules (1.2 GB) and the Debian package. Cold it costs
 # about 20 minutes of CPU (the apiserver most of it), 2.7 GB peak memory (its link) and
 # a 5 GB build cache, removed at the end; everything builds with `go build -p 2`.
+# Measured 2026-12-01, empty cache and empty module cache, nice -n 10 on 2 cores shared
+# with other test suites: 24:44 wall, 998 s user + 202 s system. Warm: under a second.
 # Prints the path of kube.env on stdout, so `source "$(scripts/install-kube.sh)"` works.
 #
 # The test suite starts this in the background (scripts/test.sh) and the Kubernetes
