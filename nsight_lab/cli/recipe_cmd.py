@@ -28,7 +28,7 @@ from nsight_lab.recipe.errors import (
     RecipeNotFoundError,
     RecipeOutputError,
 )
-from nsight_lab.recipe.spec import MODES, RecipeSpec
+from nsight_lab.recipe.spec import MODE_ALIASES, MODES, RecipeSpec
 
 _console = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
@@ -55,6 +55,12 @@ def _spec_json(spec: RecipeSpec, folder: str) -> dict[str, Any]:
         "folder": folder,
         "min_reports": spec.min_reports,
         "max_reports": spec.max_reports,
+        "question": spec.question,
+        "sources": list(spec.sources),
+        "counterpart": spec.counterpart,
+        "aliases": list(spec.aliases),
+        "runnable": spec.runnable,
+        "unavailable": spec.unavailable,
         "args": [
             {
                 "name": a.name,
@@ -99,7 +105,13 @@ def list_cmd(ctx: click.Context, output: str | None) -> None:
         _print_json(
             {
                 "recipes": [
-                    {"name": r.name, "display_name": r.spec.display_name, "folder": str(r.folder)}
+                    {
+                        "name": r.name,
+                        "display_name": r.spec.display_name,
+                        "folder": str(r.folder),
+                        "runnable": r.spec.runnable,
+                        "aliases": list(r.spec.aliases),
+                    }
                     for r in good
                 ],
                 "errors": [{"folder": e.folder, "problem": e.problem} for e in bad],
@@ -110,7 +122,8 @@ def list_cmd(ctx: click.Context, output: str | None) -> None:
     table.add_column("Name", style="cyan", no_wrap=True)
     table.add_column("Description")
     for r in good:
-        table.add_row(escape(r.name), escape(r.spec.display_name))
+        note = "" if r.spec.runnable else " [dim](input not recorded by supported sources)[/]"
+        table.add_row(escape(r.name), escape(r.spec.display_name) + note)
     _console.print(table)
     for e in bad:
         _err.print(f"[yellow]warning:[/] {escape(str(e))}")
@@ -135,10 +148,24 @@ def info_cmd(ctx: click.Context, name: str, output: str | None) -> None:
         _print_json(_spec_json(spec, str(recipe.folder)))
         return
     _console.print(f"[bold]{escape(spec.name)}[/]: {escape(spec.display_name)}")
+    if spec.question:
+        _console.print(f"Answers: {spec.question}", markup=False)
     _console.print(spec.description, markup=False)
+    if not spec.runnable:
+        _console.print(
+            f"[yellow]Not runnable here:[/] its input is recorded by {escape(spec.unavailable or '')}"
+        )
+        return
     _console.print(
         f"Reads tables: {', '.join(spec.tables) or '-'}; notebook: {spec.notebook}", markup=False
     )
+    details = [
+        f"sources: {', '.join(spec.sources)}" if spec.sources else "",
+        f"counterpart: {spec.counterpart}" if spec.counterpart else "",
+        f"aliases: {', '.join(spec.aliases)}" if spec.aliases else "",
+    ]
+    if any(details):
+        _console.print("; ".join(d for d in details if d), markup=False)
     table = Table(title="Recipe arguments", header_style="bold")
     for col in ("Option", "Type", "Default", "Help"):
         table.add_column(col)
@@ -159,7 +186,7 @@ def info_cmd(ctx: click.Context, name: str, output: str | None) -> None:
     _console.print(
         "Common options: --input PATH... --output DIR --force-overwrite --csv "
         f"--mode {'|'.join(MODES)} --filter-time START/END | --filter-nvtx NAME[@DOMAIN][/INDEX] "
-        "--no-notebook",
+        "| --filter-projected-nvtx NAME[@DOMAIN][/INDEX] --no-notebook",
         markup=False,
     )
 
@@ -251,7 +278,7 @@ def parse_recipe_args(spec: RecipeSpec, tokens: Sequence[str]) -> tuple[list[str
 @click.option("--csv", "csv", is_flag=True, help="Write CSV instead of Parquet.")
 @click.option(
     "--mode",
-    type=click.Choice(list(MODES)),
+    type=click.Choice([*MODES, *MODE_ALIASES]),
     default="none",
     show_default=True,
     help="Where reports are mapped.",
@@ -264,6 +291,12 @@ def parse_recipe_args(spec: RecipeSpec, tokens: Sequence[str]) -> tuple[list[str
     default=None,
     metavar="NAME[@DOMAIN][/INDEX]",
     help="Keep events within one NVTX range per process.",
+)
+@click.option(
+    "--filter-projected-nvtx",
+    default=None,
+    metavar="NAME[@DOMAIN][/INDEX]",
+    help="As --filter-nvtx, but GPU work within the range's projection onto the GPU.",
 )
 @click.option("--no-notebook", is_flag=True, help="Skip notebook execution and HTML (for scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
@@ -278,6 +311,7 @@ def run_cmd(
     mode: str,
     filter_time: str | None,
     filter_nvtx: str | None,
+    filter_projected_nvtx: str | None,
     no_notebook: bool,
     as_json: bool,
 ) -> None:
@@ -327,6 +361,7 @@ def run_cmd(
             force=force_overwrite,
             filter_time=filter_time,
             filter_nvtx=filter_nvtx,
+            filter_projected_nvtx=filter_projected_nvtx,
             notebook=not no_notebook,
             progress=on_progress,
         )
@@ -341,7 +376,8 @@ def run_cmd(
             progress_bar.stop()
 
     for w in result.warnings:
-        _err.print(f"[yellow]warning:[/] skipped {escape(w.file)}: {escape(w.problem)}")
+        what = "skipped " if w.skipped else ""
+        _err.print(f"[yellow]warning:[/] {what}{escape(w.file)}: {escape(w.problem)}")
     if as_json:
         _print_json(
             {
@@ -351,12 +387,15 @@ def run_cmd(
                 "warnings": [w.to_json() for w in result.warnings],
                 "timings": result.timings,
                 "tables": {k: t.num_rows for k, t in result.tables.items()},
+                "summary": result.summary,
             }
         )
         return
     first = next(iter(result.tables.values()), None)
     if first is not None and first.num_rows:
         _print_table(next(iter(result.tables)), first)
+    if result.summary:
+        _console.print(result.summary.replace("**", "").replace("`", ""), markup=False)
     times = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items() if k not in ("map_wall",))
     _console.print(
         f"[green]wrote[/] {escape(str(result.output))} ({escape(', '.join(result.files))})"

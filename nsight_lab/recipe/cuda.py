@@ -3,6 +3,10 @@
 nsys stats prints API names without their ABI version suffix (``cudaMemcpy`` for
 ``cudaMemcpy_v3020``) and memory operations as ``[CUDA memcpy Host-to-Device]``;
 users compare our tables with those, so every recipe uses these helpers.
+
+The suffix rule is nsys's own: a name loses its last six characters only when they
+are ``_v`` and four more (``cudaFree_v3020`` -> ``cudaFree``), so ``cuGetProcAddress_v2``
+and ``cudaGetDriverEntryPoint_v11030`` print as they are.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import pyarrow.compute as pc
 
 from nsight_lab.trace.schema import COPY_KIND_LABELS
 
-_VERSION_SUFFIX = r"_v\d+$"
+_VERSION_SUFFIX = r"_v.{4}$"
 
 SYNC_APIS = frozenset(
     {
@@ -36,7 +40,7 @@ _SYNC_COPY = re.compile(r"^(cudaMemcpy|cudaMemset|cuMemcpy|cuMemset)(?!.*Async)"
 
 
 def strip_api_version(names: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """``cudaLaunchKernel_v7000`` -> ``cudaLaunchKernel``; other names unchanged."""
+    """``cudaLaunchKernel_v7000`` -> ``cudaLaunchKernel``; names without ``_v????`` unchanged."""
     plain = names.cast(pa.string()) if pa.types.is_dictionary(names.type) else names
     return pc.replace_substring_regex(plain, _VERSION_SUFFIX, "")
 

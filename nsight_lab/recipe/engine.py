@@ -35,12 +35,13 @@ from nsight_lab.recipe.errors import (
     RecipeOutputError,
     RecipeRunError,
 )
-from nsight_lab.recipe.filters import NvtxFilter, TimeFilter, apply_filter, parse_filters
+from nsight_lab.recipe.filters import Filter, apply_filter, parse_filters
 from nsight_lab.recipe.inputs import report_name, resolve_inputs
-from nsight_lab.recipe.notebook import execute_notebook, notebook_to_html
+from nsight_lab.recipe.notebook import execute_notebook, notebook_to_html, prepend_summary
 from nsight_lab.recipe.record import build_record, write_record
-from nsight_lab.recipe.registry import Recipe, get_recipe, load_folder
-from nsight_lab.recipe.spec import MODES, ReportContext, ReportInfo, validate_args
+from nsight_lab.recipe.registry import Recipe, get_recipe, load_folder, unavailable_message
+from nsight_lab.recipe.spec import MODES, ReportContext, ReportInfo, normalise_mode, validate_args
+from nsight_lab.recipe.summary import default_summary
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, report_name) after each report is mapped."""
@@ -51,13 +52,14 @@ FILES_TABLE = "files"
 
 @dataclass(frozen=True)
 class ReportWarning:
-    """A report that was skipped, and why."""
+    """A report that was skipped (``skipped``), or something a recipe noted about one."""
 
     file: str
     problem: str
+    skipped: bool = True
 
-    def to_json(self) -> dict[str, str]:
-        return {"file": self.file, "problem": self.problem}
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "problem": self.problem, "skipped": self.skipped}
 
 
 @dataclass
@@ -71,6 +73,7 @@ class RunResult:
     files: list[str] = field(default_factory=list)
     notebook: Path | None = None
     html: Path | None = None
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class _MapOutcome:
     problem: str | None
     load_s: float
     map_s: float
+    notes: tuple[str, ...] = ()
 
 
 def map_one(
@@ -87,7 +91,7 @@ def map_one(
     path: str,
     index: int,
     args: Mapping[str, Any],
-    flt: TimeFilter | NvtxFilter | None,
+    flt: Filter | None,
 ) -> _MapOutcome:
     """Load, filter and map one report. Never raises: a failure becomes ``problem``.
 
@@ -116,13 +120,18 @@ def map_one(
     if flt is not None:
         trace = Trace(apply_filter(trace.tables, flt), trace.metadata)
     recipe = load_folder(Path(folder))
+    ctx = ReportContext(trace=trace, report=info)
     try:
-        tables = recipe.map_report(ReportContext(trace=trace, report=info), args)
+        tables = recipe.map_report(ctx, args)
+    except RecipeInputError as exc:  # the report lacks what the recipe needs: say only that
+        return _MapOutcome(info, None, str(exc), loaded - began, time.perf_counter() - loaded)
     except Exception as exc:
         tb = traceback.format_exc(limit=-3)
         problem = f"recipe {recipe.name} failed on this report: {type(exc).__name__}: {exc}\n{tb}"
         return _MapOutcome(info, None, problem, loaded - began, time.perf_counter() - loaded)
-    return _MapOutcome(info, tables, None, loaded - began, time.perf_counter() - loaded)
+    return _MapOutcome(
+        info, tables, None, loaded - began, time.perf_counter() - loaded, tuple(ctx.notes)
+    )
 
 
 def _default_output(name: str, cwd: Path) -> Path:
@@ -152,7 +161,7 @@ def _map_all(
     recipe: Recipe,
     paths: Sequence[Path],
     args: Mapping[str, Any],
-    flt: TimeFilter | NvtxFilter | None,
+    flt: Filter | None,
     mode: str,
     progress: Progress | None,
 ) -> list[_MapOutcome]:
@@ -253,6 +262,7 @@ def run_recipe(
     filter_nvtx: str | None = None,
     notebook: bool = True,
     progress: Progress | None = None,
+    filter_projected_nvtx: str | None = None,
 ) -> RunResult:
     """Run recipe ``name`` over ``inputs`` into ``output`` and return what it produced.
 
@@ -262,12 +272,16 @@ def run_recipe(
     """
     started = datetime.now()
     t0 = time.perf_counter()
+    mode = normalise_mode(mode)
     if mode not in MODES:
         raise RecipeArgError("mode", f"--mode {mode!r}: must be one of {', '.join(MODES)}")
     recipe = get_recipe(name)
     spec = recipe.spec
+    name = spec.name  # an alias runs, and records, the recipe it stands for
+    if not spec.runnable:
+        raise RecipeInputError(unavailable_message(spec))
     values = validate_args(spec, args)
-    flt = parse_filters(filter_time, filter_nvtx)
+    flt = parse_filters(filter_time, filter_nvtx, filter_projected_nvtx)
     paths = resolve_inputs(inputs)
     if len(paths) < spec.min_reports:
         raise RecipeInputError(
@@ -289,9 +303,10 @@ def run_recipe(
     timings["map_wall"] = wall_map
 
     warnings = [ReportWarning(o.info.path, o.problem) for o in outcomes if o.problem is not None]
+    warnings += [ReportWarning(o.info.path, n, skipped=False) for o in outcomes for n in o.notes]
     parts = [(o.info, o.tables) for o in outcomes if o.tables is not None]
     if len(parts) < max(spec.min_reports, 1):
-        detail = "; ".join(f"{w.file}: {w.problem}" for w in warnings)
+        detail = "; ".join(f"{w.file}: {w.problem}" for w in warnings if w.skipped)
         if not any(out.iterdir()):
             out.rmdir()  # created by this run and still empty: leave no trace of it
         raise RecipeInputError(f"no usable report among {len(paths)} input(s): {detail}")
@@ -304,6 +319,13 @@ def run_recipe(
     except Exception as exc:
         raise RecipeRunError(f"recipe {name}: reduce failed: {type(exc).__name__}: {exc}") from exc
     timings["reduce"] = time.perf_counter() - t
+    try:
+        summary = (recipe.summarize or default_summary)(reduced, values)
+    except Exception as exc:  # a summary is a courtesy: it must never sink the run
+        summary = ""
+        warnings.append(
+            ReportWarning("", f"summary failed: {type(exc).__name__}: {exc}", skipped=False)
+        )
 
     t = time.perf_counter()
     files_table = pa.table(
@@ -322,6 +344,7 @@ def run_recipe(
         nb_path = out / spec.notebook
         params = {"output_dir": str(out), "data_format": "csv" if csv else "parquet", **values}
         timings["notebook"] = execute_notebook(recipe.notebook_path, nb_path, params)
+        prepend_summary(nb_path, summary)
         html_path = nb_path.with_suffix(".html")
         timings["html"] = notebook_to_html(nb_path, html_path)
         written += [nb_path.name, html_path.name]
@@ -339,8 +362,13 @@ def run_recipe(
         warnings=[w.to_json() for w in warnings],
         args=values,
         timings=timings,
-        filters={"filter_time": filter_time, "filter_nvtx": filter_nvtx},
+        filters={
+            "filter_time": filter_time,
+            "filter_nvtx": filter_nvtx,
+            "filter_projected_nvtx": filter_projected_nvtx,
+        },
         reports_used=[info.path for info, _ in parts],
+        summary=summary,
     )
     write_record(out / record_name, record)
     return RunResult(
@@ -353,4 +381,5 @@ def run_recipe(
         files=[*written, record_name],
         notebook=nb_path,
         html=html_path,
+        summary=summary,
     )

@@ -27,6 +27,9 @@ SPEC = RecipeSpec(
     ),
     tables=("kernels",),
     notebook="histogram.ipynb",
+    question="How are kernel durations distributed: many tiny launches or a long tail?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_kern_hist",
     args=(
         Arg(
             "bins",

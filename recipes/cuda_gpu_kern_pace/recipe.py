@@ -27,6 +27,9 @@ SPEC = RecipeSpec(
     ),
     tables=("kernels",),
     notebook="pace.ipynb",
+    question="Does one kernel run at a steady pace, or does it stall between instances?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_kern_pace",
     args=(
         Arg("name", type=str, required=True, help="Kernel name (demangled or short) to follow."),
         Arg(

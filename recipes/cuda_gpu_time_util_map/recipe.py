@@ -26,6 +26,9 @@ SPEC = RecipeSpec(
     ),
     tables=("kernels", "memops"),
     notebook="heatmap.ipynb",
+    question="Which rank and device idles when, over the run (a heatmap)?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_time_util_map",
     args=(
         Arg("bins", type=int, default=30, minimum=1, help="Number of time bins per report."),
         Arg(

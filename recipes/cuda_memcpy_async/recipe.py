@@ -23,6 +23,9 @@ SPEC = RecipeSpec(
     description="Asynchronous memory copies (cudaMemcpyAsync and friends) whose host buffer is pageable, which makes them synchronous in practice.",
     tables=("memops", "api"),
     notebook="stats.ipynb",
+    question="Which asynchronous copies use pageable memory and so block the host?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_memcpy_async",
 )
 
 

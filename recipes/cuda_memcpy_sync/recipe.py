@@ -21,6 +21,9 @@ SPEC = RecipeSpec(
     description="Memory copies launched by synchronous copy APIs (cudaMemcpy without Async), which block the calling CPU thread.",
     tables=("memops", "api"),
     notebook="stats.ipynb",
+    question="Which copies were synchronous with the host?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_memcpy_sync",
 )
 
 

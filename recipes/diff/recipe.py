@@ -26,6 +26,9 @@ SPEC = RecipeSpec(
     ),
     tables=("kernels", "ranges"),
     notebook="diff.ipynb",
+    question="What changed between two reports, per kernel and per range?",
+    sources=("nsys", "kineto", "annotations"),
+    counterpart="nsys diff",
     args=(
         Arg(
             "base",

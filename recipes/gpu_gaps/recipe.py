@@ -27,6 +27,9 @@ SPEC = RecipeSpec(
     ),
     tables=("kernels", "memops"),
     notebook="gaps.ipynb",
+    question="Where was each GPU idle for longer than a threshold, and between what?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys gpu_gaps",
     args=(
         Arg(
             "min_gap",

@@ -26,6 +26,9 @@ SPEC = RecipeSpec(
     ),
     tables=("kernels", "memops"),
     notebook="util.ipynb",
+    question="Which time windows had low GPU utilisation?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys gpu_time_util",
     args=(
         Arg(
             "chunks",

@@ -26,6 +26,9 @@ SPEC = RecipeSpec(
     ),
     tables=("kernels",),
     notebook="overlap.ipynb",
+    question="How much of each NCCL kernel ran alongside compute kernels?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys nccl_gpu_overlap_trace",
 )
 
 

@@ -3,6 +3,7 @@
 Columns follow ``nsys stats --report nvtx_gpu_proj_sum`` (Range, Style, Total Proj
 Time, Total Range Time, Range Instances, Proj Avg/Med/Min/Max/StdDev, Total GPU Ops,
 Avg GPU Ops, Avg Range Lvl, Avg Num Child), with the ``Time (%)`` share in front.
+GPU work launched outside every range is one more row with a null Range and Style.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from nsight_lab.recipe import Arg, RecipeSpec, ReportContext, ReportInfo
 from nsight_lab.recipe.analysis import projection
@@ -28,6 +30,9 @@ SPEC = RecipeSpec(
     ),
     tables=("ranges", "api", "kernels", "memops"),
     notebook="stats.ipynb",
+    question="How long did the GPU work of each annotated phase take?",
+    sources=("nsys", "kineto", "annotations"),
+    counterpart="nsys nvtx_gpu_proj_sum",
     args=(
         Arg(
             "cpu_ops",
@@ -70,6 +75,7 @@ SCHEMA = pa.schema(
         for c in OUTPUT_COLUMNS
     ]
 )
+UNRANGED = "\x00outside every range"
 _KEEP = ["Name", "Style", "Projected Duration", "Orig Duration", "NumGPUOps", "Lvl", "NumChild"]
 
 
@@ -89,9 +95,9 @@ def summarise(projected: pa.Table) -> pa.Table:
             pd.DataFrame(columns=OUTPUT_COLUMNS), preserve_index=False
         ).cast(SCHEMA)
     projected = projected.combine_chunks()
-    stats = summary_table(
-        projected.column("Name"), projected.column("Projected Duration"), key_column="Range"
-    )
+    names = pc.fill_null(projected.column("Name"), UNRANGED)
+    projected = projected.set_column(projected.column_names.index("Name"), "Name", names)
+    stats = summary_table(names, projected.column("Projected Duration"), key_column="Range")
     extra = (
         projected.select(["Name", "Style", "Orig Duration", "NumGPUOps", "Lvl", "NumChild"])
         .to_pandas()
@@ -106,6 +112,9 @@ def summarise(projected: pa.Table) -> pa.Table:
         )
     )
     df = stats.to_pandas().join(extra, on="Range")
+    outside = df["Range"] == UNRANGED
+    df["Range"] = df["Range"].where(~outside, None)
+    df["style"] = df["style"].where(~outside, None)
     out = pd.DataFrame(
         {
             "Time (%)": df["Time (%)"],

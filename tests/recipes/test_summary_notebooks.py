@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,7 @@ def test_notebook_renders_a_plot(
     html = result.html.read_text()
     assert "data:image/png;base64" in html, f"{name}: no plot in the HTML"
     assert "Traceback" not in html
+    # Readers get results first: the summary opens the page, code waits behind a toggle.
+    assert 'id="nl-code-toggle"' in html and "Summary." in html
+    assert html.index("Summary.") < html.index("table_loader(")
+    assert not re.search(r">\s*-?\d+(\.\d+)?e[+-]\d+\s*<", html), f"{name}: scientific notation"

@@ -8,6 +8,11 @@ first enclosed operation's start to the last one's end. This follows the rule ns
 uses for its ``nvtx_gpu_proj_*`` recipes, so the output columns and their types match
 nsys's ``trace.parquet``.
 
+GPU operations launched from outside every range get one row per launching thread
+with a null Name and Style (and null range fields), as nsys's own recipe output has:
+the projection then accounts for all GPU work, and that row shows how much of it no
+annotation covers.
+
 Everything is vectorised: each range is paired with the API calls that start inside
 it (``searchsorted`` over calls sorted per thread), which costs one row per
 (range, enclosed call) pair, the same size as the answer's ``NumGPUOps`` total.
@@ -17,7 +22,7 @@ ranges nest properly; crossing start/end ranges get an approximate level.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -161,9 +166,25 @@ def hierarchy(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def project(tables: Mapping[str, pa.Table], sources: tuple[str, ...] = DEFAULT_SOURCES) -> pa.Table:
-    """The nsys ``nvtx_gpu_proj_trace`` table for one report (without ``Rank``)."""
+RangeSelector = Callable[[pd.DataFrame], "np.ndarray | pd.Series"]
+"""Picks the ranges to project from :func:`cpu_ranges`' frame (a boolean mask)."""
+
+
+def project(
+    tables: Mapping[str, pa.Table],
+    sources: tuple[str, ...] = DEFAULT_SOURCES,
+    *,
+    select: RangeSelector | None = None,
+    unranged: bool = True,
+) -> pa.Table:
+    """The nsys ``nvtx_gpu_proj_trace`` table for one report (without ``Rank``).
+
+    ``select`` narrows the ranges (NCCL's, one name's); ``unranged`` adds the rows of
+    GPU work launched outside every projected range (per launching thread).
+    """
     ranges = cpu_ranges(tables["ranges"], sources)
+    if select is not None and not ranges.empty:
+        ranges = ranges[np.asarray(select(ranges), dtype=bool)]
     ops = gpu_launches(tables)
     if ranges.empty or ops.empty:
         return TRACE_SCHEMA.empty_table()
@@ -196,8 +217,11 @@ def project(tables: Mapping[str, pa.Table], sources: tuple[str, ...] = DEFAULT_S
             "corr": ops["correlation_id"].to_numpy()[pair_op[inside]],
         }
     )
+    covered = np.zeros(len(ops), dtype=bool)
+    covered[pair_op[inside]] = True
+    outside = _unranged_rows(ops[~covered]) if unranged else None
     if pairs.empty:
-        return TRACE_SCHEMA.empty_table()
+        return outside if outside is not None else TRACE_SCHEMA.empty_table()
     agg = pairs.groupby("r").agg(
         proj_start=("start", "min"), proj_end=("end", "max"), n_ops=("corr", "nunique")
     )
@@ -212,7 +236,7 @@ def project(tables: Mapping[str, pa.Table], sources: tuple[str, ...] = DEFAULT_S
         ["proj_start", "proj_end", "range_id"], ascending=[True, False, True], kind="stable"
     )
     parent = proj["parent"].to_numpy()
-    return pa.table(
+    table = pa.table(
         {
             "Name": pa.array(proj["Name"].to_numpy(), pa.string()),
             "Projected Start": pa.array(proj["proj_start"].to_numpy(), pa.int64()),
@@ -236,6 +260,48 @@ def project(tables: Mapping[str, pa.Table], sources: tuple[str, ...] = DEFAULT_S
                 from_pandas=True,
             ),
             "RangeStack": pa.array(proj["stack"].to_numpy(), pa.string()),
+        },
+        schema=TRACE_SCHEMA,
+    )
+    if outside is None or outside.num_rows == 0:
+        return table
+    both = pa.concat_tables([table, outside])
+    order = np.lexsort(
+        (
+            -both["Projected Duration"].to_numpy(),
+            both["Projected Start"].to_numpy(),
+        )
+    )
+    return both.take(pa.array(order))
+
+
+def _unranged_rows(ops: pd.DataFrame) -> pa.Table:
+    """One row per launching thread for GPU work no projected range encloses."""
+    if ops.empty:
+        return TRACE_SCHEMA.empty_table()
+    agg = (
+        ops.groupby(["pid", "tid"], sort=True)
+        .agg(start=("start", "min"), end=("end", "max"), n=("correlation_id", "nunique"))
+        .reset_index()
+    )
+    n = len(agg)
+    nulls = pa.nulls(n, pa.float64())
+    return pa.table(
+        {
+            "Name": pa.nulls(n, pa.string()),
+            "Projected Start": pa.array(agg["start"].to_numpy(), pa.int64()),
+            "Projected Duration": pa.array((agg["end"] - agg["start"]).to_numpy(), pa.int64()),
+            "Orig Start": nulls,
+            "Orig Duration": nulls,
+            "Style": pa.nulls(n, pa.string()),
+            "PID": pa.array(agg["pid"].to_numpy(), pa.int64()),
+            "TID": pa.array(agg["tid"].to_numpy(), pa.int64()),
+            "NumGPUOps": pa.array(agg["n"].to_numpy(), pa.int64()),
+            "Lvl": nulls,
+            "NumChild": pa.array(np.zeros(n, np.int64), pa.int64()),
+            "RangeId": nulls,
+            "ParentId": nulls,
+            "RangeStack": pa.nulls(n, pa.string()),
         },
         schema=TRACE_SCHEMA,
     )
