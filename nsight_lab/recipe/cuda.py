@@ -71,11 +71,16 @@ def operation_labels(memops: pa.Table) -> pa.Array:
 
 
 def memcpy_with_api(memops: pa.Table, api: pa.Table) -> pa.Table:
-    """Memory copies with the name of the API call that launched them (null if unknown).
+    """Memory copies with the name of the API call that launched them (null if unknown)."""
+    return memops_with_api(memops, api, "memcpy")
+
+
+def memops_with_api(memops: pa.Table, api: pa.Table, kind: str) -> pa.Table:
+    """Memory operations of ``kind`` (memcpy, memset) with their launching API's name.
 
     Joined on (pid, correlation_id) as nsys does; the API name loses its version suffix.
     """
-    copies = memops.filter(pc.equal(memops["kind"].cast(pa.string()), "memcpy"))
+    copies = memops.filter(pc.equal(memops["kind"].cast(pa.string()), kind))
     calls = api.select(["pid", "correlation_id", "name"]).filter(pc.is_valid(api["correlation_id"]))
     calls = pa.table(
         {
@@ -178,6 +183,7 @@ def flag_copies(memops: pa.Table, api: pa.Table, kind: str) -> tuple[pa.Table, p
 
 def merge_copy_parts(
     parts: list[tuple[int, str, pa.Table, pa.Table]],
+    group: tuple[str, ...] = ("API Name", "Src Kind", "Dst Kind"),
 ) -> tuple[pa.Table, pa.Table]:
     """Join per-report (index, name, rows, kinds) into all rows (with Rank, Report) and summed kinds."""
     rows = []
@@ -188,16 +194,67 @@ def merge_copy_parts(
         kinds.append(k)
     all_rows = pa.concat_tables(rows, promote_options="permissive")
     all_kinds = pa.concat_tables(kinds, promote_options="permissive")
-    summed = all_kinds.group_by(["API Name", "Src Kind", "Dst Kind", "Flagged"]).aggregate(
+    summed = all_kinds.group_by([*group, "Flagged"]).aggregate(
         [("Count", "sum"), ("Total Time (ns)", "sum"), ("Total (MB)", "sum")]
     )
     summed = summed.rename_columns(
         ["Count" if c == "Count_sum" else c.removesuffix("_sum") for c in summed.column_names]
     )
-    summed = summed.select(
-        ["API Name", "Src Kind", "Dst Kind", "Count", "Total Time (ns)", "Total (MB)", "Flagged"]
-    )
+    summed = summed.select([*group, "Count", "Total Time (ns)", "Total (MB)", "Flagged"])
     return (
         all_rows.sort_by([("Rank", "ascending"), ("Start (ns)", "ascending")]),
         summed.sort_by([("Total Time (ns)", "descending"), ("API Name", "ascending")]),
     )
+
+
+#: Memory kinds on which a memset is synchronous with the host whatever the call.
+SYNC_MEMSET_KINDS = ("Pinned", "Managed")
+
+
+def flag_memsets(memops: pa.Table, api: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(synchronous memset rows with a ``Reason``, all memsets by API and memory kind).
+
+    A memset blocks the host when its API has no ``Async`` (``cudaMemset``), or when it
+    sets pinned host memory or a Unified Memory region, the case nsys's rule flags.
+    """
+    joined = memops_with_api(memops, api, "memset")
+    rows = pa.table(
+        {
+            "Duration (ns)": pc.subtract(joined["end"], joined["start"]),
+            "Start (ns)": joined["start"],
+            "Memory Kind": pc.fill_null(joined["dst_kind"], "Unknown"),
+            "Bytes (MB)": pc.divide(joined["bytes"].cast(pa.float64()), float(MB)),
+            "PID": joined["pid"],
+            "Device ID": joined["device_id"],
+            "Context ID": joined["context_id"],
+            "Stream ID": joined["stream_id"],
+            "API Name": pc.fill_null(joined["API Name"], "unknown"),
+        }
+    )
+    reasons: list[str | None] = []
+    for name, mem in zip(
+        rows["API Name"].to_pylist(), rows["Memory Kind"].to_pylist(), strict=True
+    ):
+        if mem in SYNC_MEMSET_KINDS:
+            reasons.append(f"{mem.lower()} memory")
+        elif name != "unknown" and "Async" not in name:
+            reasons.append("synchronous API")
+        else:
+            reasons.append(None)
+    reason = pa.array(reasons, pa.string())
+    flagged = pc.is_valid(reason)
+    table = rows.append_column("Flagged", flagged)
+    grouped = table.group_by(["API Name", "Memory Kind", "Flagged"]).aggregate(
+        [("Duration (ns)", "count"), ("Duration (ns)", "sum"), ("Bytes (MB)", "sum")]
+    )
+    kinds = pa.table(
+        {
+            "API Name": grouped["API Name"],
+            "Memory Kind": grouped["Memory Kind"],
+            "Count": grouped["Duration (ns)_count"],
+            "Total Time (ns)": grouped["Duration (ns)_sum"],
+            "Total (MB)": grouped["Bytes (MB)_sum"],
+            "Flagged": grouped["Flagged"],
+        }
+    )
+    return rows.append_column("Reason", reason).filter(flagged), kinds

@@ -57,3 +57,30 @@ def assert_summary(
             want["stdev"], rel=1e-9, abs=tolerance + 1e-6
         ), name
     return rows
+
+
+def merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching intervals merged, the slow and obvious way."""
+    out: list[list[int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return [(a, b) for a, b in out]
+
+
+def covered(spans: Sequence[tuple[int, int]], lo: int, hi: int) -> int:
+    """Time within [lo, hi) that the merged ``spans`` cover."""
+    return sum(max(0, min(b, hi) - max(a, lo)) for a, b in spans)
+
+
+def both(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The intersection of two merged interval lists."""
+    out = []
+    for s1, e1 in a:
+        for s2, e2 in b:
+            lo, hi = max(s1, s2), min(e1, e2)
+            if lo < hi:
+                out.append((lo, hi))
+    return merged(out)

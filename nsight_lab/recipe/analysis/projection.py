@@ -27,6 +27,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from nsight_lab.recipe.stats import summary_table
 
 # Kineto's CPU-side annotations and the project's own ranges count as NVTX-like;
 # GPU-side annotations are already on the GPU and operator ranges are opt-in.
@@ -305,3 +308,109 @@ def _unranged_rows(ops: pd.DataFrame) -> pa.Table:
         },
         schema=TRACE_SCHEMA,
     )
+
+
+#: nsys ``nvtx_gpu_proj_sum`` columns.
+SUMMARY_COLUMNS = [
+    "Time (%)",
+    "Range",
+    "Style",
+    "Total Proj Time (ns)",
+    "Total Range Time (ns)",
+    "Range Instances",
+    "Proj Avg (ns)",
+    "Proj Med (ns)",
+    "Proj Min (ns)",
+    "Proj Max (ns)",
+    "Proj StdDev (ns)",
+    "Total GPU Ops",
+    "Avg GPU Ops",
+    "Avg Range Lvl",
+    "Avg Num Child",
+]
+SUMMARY_SCHEMA = pa.schema(
+    [
+        (
+            c,
+            pa.string()
+            if c in ("Range", "Style")
+            else pa.int64()
+            if c.startswith("Total")
+            or c == "Range Instances"
+            or c in ("Proj Min (ns)", "Proj Max (ns)")
+            else pa.float64(),
+        )
+        for c in SUMMARY_COLUMNS
+    ]
+)
+UNRANGED = "\x00outside every range"
+SUMMARY_INPUT = [
+    "Name",
+    "Style",
+    "Projected Duration",
+    "Orig Duration",
+    "NumGPUOps",
+    "Lvl",
+    "NumChild",
+]
+
+
+def summarise(projected: pa.Table) -> pa.Table:
+    """The ``nvtx_gpu_proj_sum`` table of projected rows from any number of reports.
+
+    Rows with a null Name (GPU work outside every range) form one group with a null
+    Range and Style.
+    """
+    if projected.num_rows == 0:
+        return pa.Table.from_pandas(
+            pd.DataFrame(columns=SUMMARY_COLUMNS), preserve_index=False
+        ).cast(SUMMARY_SCHEMA)
+    projected = projected.combine_chunks()
+    names = pc.fill_null(projected.column("Name"), UNRANGED)
+    projected = projected.set_column(projected.column_names.index("Name"), "Name", names)
+    stats = summary_table(names, projected.column("Projected Duration"), key_column="Range")
+    extra = (
+        projected.select(["Name", "Style", "Orig Duration", "NumGPUOps", "Lvl", "NumChild"])
+        .to_pandas()
+        .groupby("Name", sort=False)
+        .agg(
+            style=("Style", lambda s: "/".join(sorted(set(s.dropna())))),
+            range_time=("Orig Duration", "sum"),
+            ops=("NumGPUOps", "sum"),
+            avg_ops=("NumGPUOps", "mean"),
+            lvl=("Lvl", "mean"),
+            child=("NumChild", "mean"),
+        )
+    )
+    df = stats.to_pandas().join(extra, on="Range")
+    outside = df["Range"] == UNRANGED
+    df["Range"] = df["Range"].where(~outside, None)
+    df["style"] = df["style"].where(~outside, None)
+    out = pd.DataFrame(
+        {
+            "Time (%)": df["Time (%)"],
+            "Range": df["Range"],
+            "Style": df["style"],
+            "Total Proj Time (ns)": df["Total Time (ns)"],
+            "Total Range Time (ns)": df["range_time"].round().astype("int64"),
+            "Range Instances": df["Instances"],
+            "Proj Avg (ns)": df["Avg (ns)"],
+            "Proj Med (ns)": df["Med (ns)"],
+            "Proj Min (ns)": df["Min (ns)"],
+            "Proj Max (ns)": df["Max (ns)"],
+            "Proj StdDev (ns)": df["StdDev (ns)"],
+            "Total GPU Ops": df["ops"].astype("int64"),
+            "Avg GPU Ops": df["avg_ops"].astype("float64"),
+            "Avg Range Lvl": df["lvl"].astype("float64"),
+            "Avg Num Child": df["child"].astype("float64"),
+        }
+    )
+    return pa.Table.from_pandas(out[SUMMARY_COLUMNS], preserve_index=False).cast(SUMMARY_SCHEMA)
+
+
+def summarise_parts(tables: list[pa.Table]) -> pa.Table:
+    """:func:`summarise` over the projected rows of several reports (``SUMMARY_INPUT`` columns)."""
+    projected = (
+        pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table().select(SUMMARY_INPUT)
+    )
+    return summarise(projected)
