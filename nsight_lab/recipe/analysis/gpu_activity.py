@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from nsight_lab.recipe.analysis import intervals
 
-OPS_COLUMNS = ("start", "end", "pid", "device_id", "stream_id", "name")
+OPS_COLUMNS = ("start", "end", "pid", "device_id", "stream_id", "correlation_id", "name")
 
 
 def _column(table: pa.Table, name: str) -> np.ndarray:
@@ -28,6 +28,7 @@ def gpu_ops(tables: Mapping[str, pa.Table], *, memops: bool = True) -> pd.DataFr
     """Kernels (and memcpy/memset unless ``memops`` is False), sorted by device and start.
 
     Memory operations are named like nsys does in its GPU trace ("[CUDA memcpy HtoD]").
+    ``correlation_id`` (float, NaN when unknown) links each to its launching API call.
     """
     frames = []
     kernels = tables.get("kernels")
