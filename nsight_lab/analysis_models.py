@@ -37,6 +37,8 @@ class RecipeSummary(_Model):
     display_name: str
     description: str
     tables: list[str] = []
+    #: Per table, the only columns the recipe reads (a table not named: all of them).
+    columns: dict[str, list[str]] = {}
     min_reports: int = 1
     max_reports: int | None = None
 
@@ -128,4 +130,31 @@ class JobOutput(_Model):
     #: ``Notebook``, ``HTML``, ``Parquet``, ``CSV``, ``Record``, ``Log`` or ``File``.
     kind: str
     url: str
+    expires_at: datetime
+
+
+class IngestStatus(_Model):
+    """The analysis service's one-time conversion of registered reports."""
+
+    enabled: bool
+    poll_s: float
+    #: Raw reports parsed since the service started (one per distinct report).
+    parsed: int = 0
+    converted: int = 0
+    failed: int = 0
+    #: Conversions found in storage already (identical content, or before a restart).
+    reused: int = 0
+    skipped: int = 0
+    #: Why the last poll of the coordinator failed, if it did.
+    last_error: str | None = None
+
+
+class TraceLinks(_Model):
+    """Presigned URLs to one converted trace's files (``traces/<sha256>/``)."""
+
+    sha256: str
+    #: ``conversion.json``: per table its rows, row groups and time span.
+    manifest: dict[str, Any]
+    #: File name (``kernels.parquet``, ``metadata.json``, ...) -> presigned GET URL.
+    urls: dict[str, str]
     expires_at: datetime

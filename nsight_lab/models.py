@@ -242,6 +242,36 @@ class UploadComplete(_Model):
     parts: list[CompletedPart] = []
 
 
+class ConversionState(str, Enum):
+    """Where a registered file stands with the analysis side's one-time conversion."""
+
+    #: Not converted yet (the analysis service picks it up within seconds).
+    PENDING = "pending"
+    #: Its trace tables are stored under ``traces/<sha256>/`` (``FileConversion.trace_prefix``).
+    CONVERTED = "converted"
+    #: It could not be converted; ``error`` says why. Recipes skip it with that warning.
+    FAILED = "failed"
+    #: Nothing to convert: not a report recipes read, or another file of the same
+    #: report (its SQLite export) is converted instead; ``error`` says which.
+    SKIPPED = "skipped"
+
+
+class FileConversion(_Model):
+    state: ConversionState = ConversionState.PENDING
+    error: str | None = None
+    #: ``traces/<sha256>/`` once converted.
+    trace_prefix: str | None = None
+    updated_at: datetime | None = None
+
+
+class ConversionUpdate(_Model):
+    """What the analysis service reports about a file it converted (or could not)."""
+
+    state: ConversionState
+    error: str | None = Field(None, max_length=4000)
+    trace_prefix: str | None = Field(None, pattern=r"^traces/[0-9a-f]{64}/$")
+
+
 class FileInfo(_Model):
     file_id: str
     key: str
@@ -259,6 +289,8 @@ class FileInfo(_Model):
     size: int
     sha256: str
     created_at: datetime
+    #: The analysis side's conversion of this file (``ls`` and the panel show failures).
+    conversion: FileConversion = FileConversion()
 
 
 class DownloadLink(_Model):

@@ -30,6 +30,7 @@ from nsight_lab.analysis_models import JobCreate, JobInfo, JobOutput, JobState
 from nsight_lab.cli.context import CliContext, common_options, pass_cli
 from nsight_lab.cli.output import EXIT_USAGE, CliFailure, fmt_size, fmt_time, handle_errors
 from nsight_lab.naming import contained_path
+from nsight_lab.recipe.spec import MODE_ALIASES, MODES
 
 WAIT_POLL_S = 0.5
 
@@ -154,6 +155,13 @@ def info_cmd(cli: CliContext, name: str) -> None:
 @click.option("--csv", is_flag=True, help="CSV instead of Parquet.")
 @click.option("--filter-time", default=None, help="START/END in ns.")
 @click.option("--filter-nvtx", default=None, help="NAME[@DOMAIN][/INDEX].")
+@click.option(
+    "--mode",
+    type=click.Choice([*MODES, *MODE_ALIASES]),
+    default="none",
+    show_default=True,
+    help="Where the service maps the reports (dask-futures: its Dask cluster).",
+)
 @common_options
 @click.pass_context
 @handle_errors
@@ -166,6 +174,7 @@ def run_cmd(
     csv: bool,
     filter_time: str | None,
     filter_nvtx: str | None,
+    mode: str,
 ) -> None:
     """Queue recipe NAME over a session (default: the tag's active, else latest) or a collection."""
     cli = ctx.find_object(CliContext)
@@ -181,6 +190,7 @@ def run_cmd(
         csv=csv,
         filter_time=filter_time,
         filter_nvtx=filter_nvtx,
+        mode=mode,
     )
     job = client.create_job(request)
     printer = cli.printer

@@ -281,7 +281,9 @@ def parse_recipe_args(spec: RecipeSpec, tokens: Sequence[str]) -> tuple[list[str
     type=click.Choice([*MODES, *MODE_ALIASES]),
     default="none",
     show_default=True,
-    help="Where reports are mapped.",
+    help="Where reports are mapped: none (this process), concurrent (a process per core),"
+    " dask-futures (a Dask cluster: $NSIGHT_LAB_DASK_SCHEDULER, else a local one;"
+    " 'dask' is an alias).",
 )
 @click.option(
     "--filter-time", default=None, metavar="START/END", help="Keep events within START/END ns."

@@ -119,6 +119,16 @@ COPY_COLUMNS = (
 )
 
 
+COPY_READS = {
+    "memops": (
+        "start", "end", "kind", "src_kind", "dst_kind", "bytes",
+        "pid", "device_id", "context_id", "stream_id", "correlation_id",
+    ),
+    "api": ("pid", "correlation_id", "name"),
+}  # fmt: skip
+"""What :func:`flag_copies` and :func:`flag_memsets` read: the ``columns`` of their recipes."""
+
+
 def is_async_copy_api(name: str | None) -> bool:
     return name is not None and "Async" in name
 

@@ -4,11 +4,13 @@
 notebooks), so outputs and run records never differ by how a run was started.
 
 Reports are mapped where ``mode`` says: in this process (``none``), in a pool of
-worker processes (``concurrent``), or on Dask (``dask``). Workers receive only paths
-and plain values and load the recipe by path themselves, so nothing unpicklable
-crosses a process boundary. A report that cannot be read, or on which the recipe's
-map fails, is skipped and recorded as a warning; the run fails only when no report
-is usable.
+worker processes (``concurrent``), or on a Dask cluster (``dask-futures``, see
+:mod:`nsight_lab.recipe.distributed`). Workers receive plain data only
+(:class:`~nsight_lab.recipe.mapping.MapTask`) and load the recipe themselves, and
+each reads only the tables and columns the recipe declares. A report that cannot be
+read, or on which the recipe's map fails, is skipped and recorded as a warning; so
+is one whose worker process died twice (it is retried once, alone); the run fails
+only when no report is usable.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import traceback
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,24 +32,30 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from nsight_lab.recipe.errors import (
-    MissingExtraError,
-    RecipeArgError,
     RecipeInputError,
     RecipeOutputError,
     RecipeRunError,
 )
-from nsight_lab.recipe.filters import Filter, apply_filter, parse_filters
-from nsight_lab.recipe.inputs import report_name, resolve_inputs
+from nsight_lab.recipe.filters import Filter, parse_filters
+from nsight_lab.recipe.inputs import resolve_inputs
+from nsight_lab.recipe.mapping import (
+    MapOutcome,
+    MapTask,
+    RecipeCode,
+    lost,
+    map_task,
+    map_task_packed,
+)
 from nsight_lab.recipe.notebook import execute_notebook, notebook_to_html, prepend_summary
 from nsight_lab.recipe.record import build_record, write_record
-from nsight_lab.recipe.registry import Recipe, get_recipe, load_folder, unavailable_message
-from nsight_lab.recipe.spec import MODES, ReportContext, ReportInfo, normalise_mode, validate_args
+from nsight_lab.recipe.registry import Recipe, get_recipe, unavailable_message
+from nsight_lab.recipe.reports import ReportRef, plan_reads
+from nsight_lab.recipe.spec import ReportInfo, normalize_mode, validate_args
 from nsight_lab.recipe.summary import default_summary
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, report_name) after each report is mapped."""
 
-DASK_ENV = "NSIGHT_LAB_DASK_SCHEDULER"
 FILES_TABLE = "files"
 
 
@@ -74,64 +83,8 @@ class RunResult:
     notebook: Path | None = None
     html: Path | None = None
     summary: str = ""
-
-
-@dataclass(frozen=True)
-class _MapOutcome:
-    info: ReportInfo
-    tables: dict[str, pa.Table] | None
-    problem: str | None
-    load_s: float
-    map_s: float
-    notes: tuple[str, ...] = ()
-
-
-def map_one(
-    folder: str,
-    path: str,
-    index: int,
-    args: Mapping[str, Any],
-    flt: Filter | None,
-) -> _MapOutcome:
-    """Load, filter and map one report. Never raises: a failure becomes ``problem``.
-
-    A module-level function taking only plain values, so process pools and Dask can
-    ship it to workers.
-    """
-    from nsight_lab.trace import Trace, load_trace
-    from nsight_lab.trace.errors import TraceFormatError
-
-    info = ReportInfo(name=report_name(Path(path)), path=path, rank=None, index=index)
-    began = time.perf_counter()
-    try:
-        trace = load_trace(path)
-    except TraceFormatError as exc:
-        return _MapOutcome(info, None, exc.problem, time.perf_counter() - began, 0.0)
-    except Exception as exc:  # an importer bug must not sink the other reports
-        return _MapOutcome(
-            info,
-            None,
-            f"cannot be read: {type(exc).__name__}: {exc}",
-            time.perf_counter() - began,
-            0.0,
-        )
-    loaded = time.perf_counter()
-    info = ReportInfo(name=info.name, path=path, rank=trace.metadata.rank, index=index)
-    if flt is not None:
-        trace = Trace(apply_filter(trace.tables, flt), trace.metadata)
-    recipe = load_folder(Path(folder))
-    ctx = ReportContext(trace=trace, report=info)
-    try:
-        tables = recipe.map_report(ctx, args)
-    except RecipeInputError as exc:  # the report lacks what the recipe needs: say only that
-        return _MapOutcome(info, None, str(exc), loaded - began, time.perf_counter() - loaded)
-    except Exception as exc:
-        tb = traceback.format_exc(limit=-3)
-        problem = f"recipe {recipe.name} failed on this report: {type(exc).__name__}: {exc}\n{tb}"
-        return _MapOutcome(info, None, problem, loaded - began, time.perf_counter() - loaded)
-    return _MapOutcome(
-        info, tables, None, loaded - began, time.perf_counter() - loaded, tuple(ctx.notes)
-    )
+    #: How many reports were parsed from their raw format, and how many read converted.
+    sources: dict[str, int] = field(default_factory=dict)
 
 
 def _default_output(name: str, cwd: Path) -> Path:
@@ -159,61 +112,85 @@ def _prepare_output(output: str | Path | None, name: str, force: bool) -> Path:
 
 def _map_all(
     recipe: Recipe,
-    paths: Sequence[Path],
+    refs: Sequence[ReportRef],
     args: Mapping[str, Any],
     flt: Filter | None,
     mode: str,
     progress: Progress | None,
-) -> list[_MapOutcome]:
-    folder = str(recipe.folder)
-    jobs = [(folder, str(p), i, dict(args), flt) for i, p in enumerate(paths)]
-    total = len(jobs)
-    outcomes: list[_MapOutcome] = []
+    scheduler: str | None,
+) -> list[MapOutcome]:
+    reads = plan_reads(recipe.spec.reads(), flt)
+    code = RecipeCode.of(recipe, ship=mode == "dask-futures")
+    tasks = [MapTask(code, ref, i, dict(args), flt, reads) for i, ref in enumerate(refs)]
+    total = len(tasks)
+    outcomes: list[MapOutcome] = []
 
-    def done(outcome: _MapOutcome) -> None:
+    def done(outcome: MapOutcome) -> None:
         outcomes.append(outcome)
         if progress is not None:
             progress(len(outcomes), total, outcome.info.name)
 
+    if not tasks:
+        return []
     if mode == "none" or (mode == "concurrent" and total == 1):
-        for job in jobs:
-            done(map_one(*job))
+        for task in tasks:
+            done(map_task(task))
     elif mode == "concurrent":
-        workers = max(1, min(total, os.cpu_count() or 1))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(map_one, *job) for job in jobs]
-            for fut in as_completed(futures):
-                done(fut.result())
-    elif mode == "dask":
-        for outcome in _map_dask(jobs):
-            done(outcome)
+        _map_processes(tasks, max(1, min(total, os.cpu_count() or 1)), done)
     else:
-        raise RecipeArgError("mode", f"--mode {mode!r}: must be one of {', '.join(MODES)}")
+        from nsight_lab.recipe.distributed import map_on_dask
+
+        map_on_dask(tasks, done, scheduler=scheduler)
     return sorted(outcomes, key=lambda o: o.info.index)
 
 
-def _map_dask(jobs: list[tuple[Any, ...]]) -> list[_MapOutcome]:
-    try:
-        from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
-    except ImportError as exc:
-        raise MissingExtraError(
-            "--mode dask needs Dask: pip install 'nsight-lab[dask]' (or use --mode concurrent)"
-        ) from exc
-    address = os.environ.get(DASK_ENV)
-    cluster = None
-    if address:
-        client = Client(address)
-    else:
-        cluster = LocalCluster(processes=True, n_workers=min(len(jobs), os.cpu_count() or 1))
-        client = Client(cluster)
-    try:
-        futures = [client.submit(map_one, *job, pure=False) for job in jobs]
-        return [fut.result() for fut in dask_completed(futures)]
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers)
+
+
+def _map_processes(
+    tasks: Sequence[MapTask], workers: int, done: Callable[[MapOutcome], None]
+) -> None:
+    """Map in a pool of processes, at most ``workers`` reports in flight.
+
+    When a worker dies (killed, out of memory) the pool breaks and every report in
+    flight is suspect: each is retried once alone in a fresh process, so only the
+    report that kills its worker again is named in the warnings; the queue then
+    goes on in a new pool.
+    """
+    queue = deque(tasks)
+    while queue:
+        suspects: list[MapTask] = []
+        with _pool(workers) as pool:
+            running: dict[Future[MapOutcome], MapTask] = {}
+            while queue or running:
+                while queue and len(running) < workers:
+                    task = queue.popleft()
+                    running[pool.submit(map_task_packed, task)] = task
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                broken = False
+                for future in finished:
+                    task = running.pop(future)
+                    try:
+                        done(future.result().unpacked())
+                    except BrokenProcessPool:
+                        suspects.append(task)
+                        broken = True
+                if broken:
+                    suspects.extend(running.values())
+                    break
+        for task in sorted(suspects, key=lambda t: t.index):
+            with _pool(1) as alone:
+                try:
+                    done(alone.submit(map_task_packed, task).result().unpacked())
+                except BrokenProcessPool:
+                    done(
+                        lost(
+                            task,
+                            "its worker process died twice while mapping it (killed, or out of"
+                            " memory); the other reports were mapped",
+                        )
+                    )
 
 
 def _check_tables(recipe: Recipe, tables: Any) -> dict[str, pa.Table]:
@@ -249,9 +226,31 @@ def _write_tables(out: Path, tables: Mapping[str, pa.Table], csv: bool) -> list[
     return written
 
 
+def _refs(inputs: Sequence[str | Path | ReportRef], *, allow_none: bool = False) -> list[ReportRef]:
+    """Refs given stay as they are; paths are resolved (files, folders, DIR:N) in order."""
+    out: list[ReportRef] = []
+    paths: list[str | Path] = []
+
+    def flush() -> None:
+        if paths:
+            out.extend(ReportRef.for_path(p) for p in resolve_inputs(paths))
+            paths.clear()
+
+    for item in inputs:
+        if isinstance(item, ReportRef):
+            flush()
+            out.append(item)
+        else:
+            paths.append(item)
+    flush()
+    if not out and not allow_none:
+        resolve_inputs([])  # raises the "no input given" error
+    return out
+
+
 def run_recipe(
     name: str,
-    inputs: Sequence[str | Path],
+    inputs: Sequence[str | Path | ReportRef],
     output: str | Path | None = None,
     *,
     args: Mapping[str, Any] | None = None,
@@ -263,8 +262,16 @@ def run_recipe(
     notebook: bool = True,
     progress: Progress | None = None,
     filter_projected_nvtx: str | None = None,
+    scheduler: str | None = None,
+    warnings: Sequence[ReportWarning] = (),
 ) -> RunResult:
     """Run recipe ``name`` over ``inputs`` into ``output`` and return what it produced.
+
+    ``inputs`` are paths (report files, folders, ``DIR:N``, converted trace folders)
+    or :class:`ReportRef` s already resolved (the analysis service's stored reports).
+    ``scheduler``: the Dask scheduler for ``dask-futures`` (default
+    ``$NSIGHT_LAB_DASK_SCHEDULER``, else a local cluster). ``warnings``: reports the
+    caller already had to leave out, recorded with the run's own.
 
     Raises a :class:`~nsight_lab.recipe.errors.RecipeError` subclass for every
     failure the caller can act on (unknown recipe, bad argument, unreadable inputs,
@@ -272,9 +279,7 @@ def run_recipe(
     """
     started = datetime.now()
     t0 = time.perf_counter()
-    mode = normalise_mode(mode)
-    if mode not in MODES:
-        raise RecipeArgError("mode", f"--mode {mode!r}: must be one of {', '.join(MODES)}")
+    mode = normalize_mode(mode)
     recipe = get_recipe(name)
     spec = recipe.spec
     name = spec.name  # an alias runs, and records, the recipe it stands for
@@ -282,34 +287,42 @@ def run_recipe(
         raise RecipeInputError(unavailable_message(spec))
     values = validate_args(spec, args)
     flt = parse_filters(filter_time, filter_nvtx, filter_projected_nvtx)
-    paths = resolve_inputs(inputs)
-    if len(paths) < spec.min_reports:
+    refs = _refs(inputs, allow_none=bool(warnings))
+    given = len(refs) + len(warnings)  # reports the caller could not hand over count too
+    if given < spec.min_reports:
         raise RecipeInputError(
-            f"recipe {name} needs at least {spec.min_reports} reports, got {len(paths)}"
+            f"recipe {name} needs at least {spec.min_reports} reports, got {given}"
         )
-    if spec.max_reports is not None and len(paths) > spec.max_reports:
+    if spec.max_reports is not None and given > spec.max_reports:
         raise RecipeInputError(
-            f"recipe {name} takes at most {spec.max_reports} reports, got {len(paths)}"
+            f"recipe {name} takes at most {spec.max_reports} reports, got {given}"
         )
     out = _prepare_output(output, name, force)
     timings: dict[str, float] = {"setup": time.perf_counter() - t0}
 
     t = time.perf_counter()
-    outcomes = _map_all(recipe, paths, values, flt, mode, progress)
+    outcomes = _map_all(recipe, refs, values, flt, mode, progress, scheduler)
     wall_map = time.perf_counter() - t
     # Import and map overlap in worker modes; report summed CPU-side times for both.
     timings["import"] = sum(o.load_s for o in outcomes)
     timings["map"] = sum(o.map_s for o in outcomes)
     timings["map_wall"] = wall_map
 
-    warnings = [ReportWarning(o.info.path, o.problem) for o in outcomes if o.problem is not None]
-    warnings += [ReportWarning(o.info.path, n, skipped=False) for o in outcomes for n in o.notes]
+    warnings = [
+        *warnings,
+        *(ReportWarning(o.info.path, o.problem) for o in outcomes if o.problem is not None),
+        *(ReportWarning(o.info.path, n, skipped=False) for o in outcomes for n in o.notes),
+    ]
+    sources = {
+        "raw": sum(o.parsed for o in outcomes),
+        "converted": sum(not o.parsed for o in outcomes if o.problem is None),
+    }
     parts = [(o.info, o.tables) for o in outcomes if o.tables is not None]
     if len(parts) < max(spec.min_reports, 1):
         detail = "; ".join(f"{w.file}: {w.problem}" for w in warnings if w.skipped)
         if not any(out.iterdir()):
             out.rmdir()  # created by this run and still empty: leave no trace of it
-        raise RecipeInputError(f"no usable report among {len(paths)} input(s): {detail}")
+        raise RecipeInputError(f"no usable report among {given} input(s): {detail}")
 
     t = time.perf_counter()
     try:
@@ -357,7 +370,7 @@ def run_recipe(
         mode=mode,
         started=started,
         ended=datetime.now(),
-        inputs=[str(p) for p in paths],
+        inputs=[ref.label for ref in refs],
         outputs=[*written, record_name],
         warnings=[w.to_json() for w in warnings],
         args=values,
@@ -369,6 +382,7 @@ def run_recipe(
         },
         reports_used=[info.path for info, _ in parts],
         summary=summary,
+        sources=sources,
     )
     write_record(out / record_name, record)
     return RunResult(
@@ -382,4 +396,5 @@ def run_recipe(
         notebook=nb_path,
         html=html_path,
         summary=summary,
+        sources=sources,
     )

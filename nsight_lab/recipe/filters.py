@@ -154,13 +154,15 @@ def _selected_ranges(ranges: pa.Table, flt: NvtxFilter) -> dict[int, tuple[int, 
         mask = pc.and_(mask, pc.equal(ranges["domain"].cast(pa.string()), flt.domain))
     if "kind" in ranges.column_names:
         mask = pc.and_(mask, pc.not_equal(ranges["kind"].cast(pa.string()), "mark"))
-    hits = ranges.filter(pc.fill_null(mask, False)).select(["pid", "tid", "start", "end"])
+    hits = ranges.filter(pc.fill_null(mask, False))
     hits = hits.sort_by([("pid", "ascending"), ("start", "ascending")])
+    # Only the projected filter needs the range's thread (and reads it).
+    tids = hits["tid"].to_pylist() if "tid" in hits.column_names else [None] * hits.num_rows
     windows: dict[int, tuple[int, int, int | None]] = {}
     seen: dict[int, int] = {}
     for pid, tid, start, end in zip(
         hits["pid"].to_pylist(),
-        hits["tid"].to_pylist(),
+        tids,
         hits["start"].to_pylist(),
         hits["end"].to_pylist(),
         strict=True,

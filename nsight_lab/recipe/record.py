@@ -72,8 +72,9 @@ def build_record(
     filters: Mapping[str, str | None],
     reports_used: Sequence[str],
     summary: str = "",
+    sources: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    return {
+    record = {
         "RecipeJsonVersion": RECIPE_JSON_VERSION,
         "RecipeRuntimeVersion": runtime_version(),
         "RecipeName": recipe,
@@ -91,6 +92,11 @@ def build_record(
         "Filters": dict(filters),
         "Timings": {k: round(v, 6) for k, v in timings.items()},
     }
+    if sources is not None:
+        # How many reports were parsed from their raw files and how many read from
+        # their converted traces: the check that stored reports are ingested once.
+        record["Sources"] = dict(sources)
+    return record
 
 
 def write_record(path: Path, record: Mapping[str, Any]) -> None:

@@ -107,8 +107,12 @@ def discover() -> dict[str, Path]:
 _CACHE: dict[Path, tuple[float, Recipe]] = {}
 
 
-def load_folder(folder: Path) -> Recipe:
-    """Import ``folder/recipe.py`` and check it provides SPEC, map_report and reduce."""
+def load_folder(folder: Path, *, require_notebook: bool = True) -> Recipe:
+    """Import ``folder/recipe.py`` and check it provides SPEC, map_report and reduce.
+
+    ``require_notebook=False`` is for map workers that received the recipe's Python
+    files only (they never run its notebook).
+    """
     folder = folder.resolve()
     path = folder / RECIPE_FILE
     try:
@@ -123,7 +127,7 @@ def load_folder(folder: Path) -> Recipe:
         module = _import(module_name, path)
     except Exception as exc:  # any error in user code is that recipe's problem only
         raise RecipeLoadError(str(folder), f"{type(exc).__name__}: {exc}") from exc
-    recipe = _check(module, folder)
+    recipe = _check(module, folder, require_notebook)
     _CACHE[folder] = (mtime, recipe)
     return recipe
 
@@ -142,7 +146,7 @@ def _import(module_name: str, path: Path) -> ModuleType:
     return module
 
 
-def _check(module: ModuleType, folder: Path) -> Recipe:
+def _check(module: ModuleType, folder: Path, require_notebook: bool = True) -> Recipe:
     """A Recipe from the module, or why not.
 
     A recipe that declares ``unavailable`` is a catalogue entry only: it needs neither
@@ -164,7 +168,7 @@ def _check(module: ModuleType, folder: Path) -> Recipe:
     summarize = getattr(module, "summarize", None)
     if summarize is not None and not callable(summarize):
         raise RecipeLoadError(str(folder), "summarize in recipe.py must be a function")
-    if not (folder / spec.notebook).is_file():
+    if require_notebook and not (folder / spec.notebook).is_file():
         raise RecipeLoadError(str(folder), f"notebook template {spec.notebook} is missing")
     return Recipe(
         spec=spec,

@@ -22,14 +22,20 @@ LIST_STR = list[str]
 
 CHOICE = "choice"
 _SCALARS: dict[Any, str] = {bool: "boolean", int: "integer", float: "number", str: "string"}
-MODES = ("none", "concurrent", "dask")
-#: nsys spells the Dask mode ``dask-futures``; scripts written for nsys keep working.
-MODE_ALIASES = {"dask-futures": "dask"}
+#: Where reports are mapped; the names are nsys recipe's own.
+MODES = ("none", "concurrent", "dask-futures")
+#: Other spellings accepted for a mode (``dask`` was this project's first name for it).
+MODE_ALIASES = {"dask": "dask-futures"}
 
 
-def normalise_mode(mode: str) -> str:
-    """The engine's name for ``mode`` (``dask-futures`` is ``dask``); unknown names pass through."""
-    return MODE_ALIASES.get(mode, mode)
+def normalize_mode(mode: str) -> str:
+    """The canonical name of ``mode``; raises RecipeArgError naming the choices."""
+    canonical = MODE_ALIASES.get(mode, mode)
+    if canonical not in MODES:
+        raise RecipeArgError(
+            "mode", f"--mode {mode!r}: must be one of {', '.join(MODES)} (or 'dask')"
+        )
+    return canonical
 
 
 @dataclass(frozen=True)
@@ -170,9 +176,9 @@ def _common_args_schema() -> dict[str, dict[str, Any]]:
         },
         "mode": {
             "type": "string",
-            "enum": [*MODES, *MODE_ALIASES],
+            "enum": list(MODES),
             "default": "none",
-            "description": "none: in this process; concurrent: one worker process per core; dask: a Dask cluster.",
+            "description": "none: in this process; concurrent: one worker process per core; dask-futures (or dask): a Dask cluster (NSIGHT_LAB_DASK_SCHEDULER, else a local one).",
             "x-common": True,
         },
         "filter_time": {
@@ -214,6 +220,14 @@ class RecipeSpec:
     it (nsys 2022's ``gpukernsum``...). A recipe whose input no supported source
     records sets ``unavailable`` to the collector or nsys option that would produce
     it; ``recipe info`` shows that, and a run fails with it before reading anything.
+
+    ``tables`` are the trace tables ``map_report`` reads (none declared: all of them);
+    only those are loaded. ``columns`` narrows some of them further to the columns
+    read, e.g. ``columns={"kernels": ("start", "end", "name", "short_name")}``; a
+    table it does not name is loaded whole. Importers then read just that (the nsys
+    importer selects only those columns and joins kernels to their launching thread
+    only when ``tid`` is named), and the recipe sees tables holding only those
+    columns, so reading one it did not declare fails at once.
     """
 
     name: str
@@ -229,8 +243,19 @@ class RecipeSpec:
     counterpart: str = ""
     aliases: Sequence[str] = ()
     unavailable: str | None = None
+    columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from nsight_lab.trace.schema import table_schema
+
+        for table in self.tables:
+            table_schema(table)  # unknown tables fail when the recipe loads
+        for table, cols in self.columns.items():
+            if table not in self.tables:
+                raise ValueError(
+                    f"recipe {self.name}: columns names table {table!r}, which is not in tables"
+                )
+            table_schema(table, cols)
         names = [a.name for a in self.args]
         clash = sorted(set(names) & COMMON_ARG_NAMES)
         if clash:
@@ -248,6 +273,14 @@ class RecipeSpec:
     def runnable(self) -> bool:
         """False for catalogue entries whose input no supported source records."""
         return self.unavailable is None
+
+    def reads(self) -> dict[str, list[str] | None]:
+        """Table -> the columns map_report reads (None: every column); every table
+        when the recipe declares none."""
+        from nsight_lab.trace.schema import TABLES
+
+        tables = list(self.tables) or list(TABLES)
+        return {t: list(self.columns[t]) if t in self.columns else None for t in tables}
 
     def arg(self, name: str) -> Arg:
         for a in self.args:

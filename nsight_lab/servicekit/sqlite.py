@@ -48,3 +48,19 @@ class SQLiteFile:
     def _query(self, sql: str, params: Iterable[object] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, tuple(params)).fetchall()
+
+    def add_columns(self, table: str, columns: dict[str, str], *, after: str = "") -> None:
+        """Add ``columns`` (name -> SQL declaration) that ``table`` lacks, then run ``after``.
+
+        How a state file written by an older release gains a newer release's
+        columns in place: ``CREATE TABLE IF NOT EXISTS`` keeps the old table as it
+        was. ``after`` holds statements needing the new columns (their indexes).
+        Names come from the services' own code, never from requests.
+        """
+        with self.transaction() as conn:
+            present = {row["name"] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+            for name, declaration in columns.items():
+                if name not in present:
+                    conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {declaration}')
+            for statement in filter(None, (s.strip() for s in after.split(";"))):
+                conn.execute(statement)

@@ -292,6 +292,17 @@ class LocalStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(f"no object {key!r} in {self.root}") from None
 
+    def open_ranged(self, key: str) -> BinaryIO:
+        return self.open_read(key)  # a file is seekable already
+
+    def local_path(self, key: str) -> Path:
+        """Where the object's bytes are (whether or not it exists yet).
+
+        Readers on this machine (the analysis service's workers, a Dask worker
+        beside it) open converted traces here directly: no copy, memory-mapped.
+        """
+        return self._path(key)
+
     def put_file(self, key: str, path: Path) -> ObjectInfo:
         target = self._path(key)
         with Path(path).open("rb") as src:

@@ -215,6 +215,24 @@ class S3Store:
         # StreamingBody reads like a binary file (read(n), iteration, close).
         return cast(BinaryIO, answer["Body"])
 
+    def open_ranged(self, key: str) -> BinaryIO:
+        from nsight_lab.storage.ranged import RangedReader
+
+        info = self.head(key)
+        if info is None:
+            raise ObjectNotFound(f"reading s3://{self.bucket}/{key}: not found")
+
+        def fetch(start: int, stop: int) -> bytes:
+            try:
+                answer = self.client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={start}-{stop - 1}"
+                )
+                return answer["Body"].read()
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail("reading", key, exc) from exc
+
+        return cast(BinaryIO, RangedReader(info.size, fetch, name=f"s3://{self.bucket}/{key}"))
+
     def put_file(self, key: str, path: Path) -> ObjectInfo:
         try:
             self.client.upload_file(

@@ -3,12 +3,16 @@
 from nsight_lab.trace import load_trace
 trace = load_trace("run.sqlite")          # or .nsys-rep, Kineto .json(.gz), speedscope, ranges.jsonl
 trace.table("kernels").to_pandas()
+load_trace("run.sqlite", columns={"kernels": ["start", "end", "name"]})  # read only those
+convert_trace("run.sqlite", "run.trace/")  # once; then ConvertedTrace (trace.converted) reads parts
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
-from collections.abc import Collection
+import time
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,8 +20,8 @@ import pyarrow as pa
 from nsight_lab.trace.errors import TraceFormatError
 from nsight_lab.trace.importers import IMPORTERS, detect
 from nsight_lab.trace.model import Trace, TraceMetadata
-from nsight_lab.trace.schema import TABLES
-from nsight_lab.trace.sink import MemorySink, ParquetSink, TableSink
+from nsight_lab.trace.schema import TABLES, table_schema
+from nsight_lab.trace.sink import MemorySink, SortedParquetSink, TableSink
 
 __all__ = [
     "TABLES",
@@ -46,6 +50,7 @@ def _import(
     fmt: str | None,
     nsys_binary: str | None,
     tables: Collection[str] | None = None,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> TraceMetadata:
     if not path.is_file():
         raise TraceFormatError(path, "no such file")
@@ -60,14 +65,14 @@ def _import(
 
         with tempfile.TemporaryDirectory(prefix="nsight-lab-export-") as tmp:
             sqlite_path = nsys_rep.export_sqlite(path, Path(tmp), nsys_binary=nsys_binary)
-            meta = nsys_sqlite.read(sqlite_path, sink, tables=tables)
+            meta = nsys_sqlite.read(sqlite_path, sink, tables=tables, columns=columns)
         meta.path = str(path)
         meta.extra["exported_from"] = "nsys-rep"
         return meta
     if fmt == "nsys-sqlite":
         from nsight_lab.trace.importers import nsys_sqlite
 
-        return nsys_sqlite.read(path, sink, tables=tables)
+        return nsys_sqlite.read(path, sink, tables=tables, columns=columns)
     if fmt not in IMPORTERS:
         raise ValueError(f"unknown trace format {fmt!r}; known: nsys-rep, {', '.join(IMPORTERS)}")
     return IMPORTERS[fmt].read(path, sink)
@@ -79,18 +84,25 @@ def load_trace(
     nsys_binary: str | None = None,
     format: str | None = None,
     tables: Collection[str] | None = None,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> Trace:
     """Import the report at ``path`` into memory; the format is detected unless given.
 
     ``tables`` limits the import to those tables (the others are present and empty);
     a recipe that needs only kernels then never pays for the CUDA API rows.
+    ``columns`` narrows tables further, per table, to the columns named: the nsys
+    importer then selects only those in SQL (and joins kernels to their launching
+    thread only when ``tid`` is asked for); the trace holds only those columns.
 
     Raises :class:`TraceFormatError` (naming the file and the problem) for input that
     is not a readable trace.
     """
-    sink = MemorySink()
-    meta = _import(Path(path), sink, format, nsys_binary, tables)
-    return Trace(sink.tables(), meta)
+    if columns:
+        for name, cols in columns.items():
+            table_schema(name, cols)  # unknown tables and columns fail here, by name
+    sink = MemorySink(columns)
+    meta = _import(Path(path), sink, format, nsys_binary, tables, columns)
+    return Trace(sink.tables(), meta, columns=columns)
 
 
 def convert_trace(
@@ -100,20 +112,32 @@ def convert_trace(
     nsys_binary: str | None = None,
     format: str | None = None,
     tables: Collection[str] | None = None,
+    sha256: str | None = None,
+    source: Mapping[str, object] | None = None,
+    row_group_rows: int | None = None,
 ) -> TraceMetadata:
     """Import ``path`` straight into ``folder`` as the files ``Trace.load`` reads.
 
-    Rows go to Parquet batch by batch, so memory stays bounded whatever the size of
-    the report: the way to import reports larger than RAM.
+    Rows go to Parquet a bounded window at a time, so memory stays bounded whatever
+    the size of the report: the way to import reports larger than RAM. Timed tables
+    are sorted by start time (see :class:`~nsight_lab.trace.sink.SortedParquetSink`)
+    and ``conversion.json`` (:mod:`nsight_lab.trace.converted`) is written last, so
+    the folder is a complete converted trace exactly when that file exists.
     """
-    import json
-
+    from nsight_lab.trace.converted import MANIFEST_FILE, write_manifest
     from nsight_lab.trace.model import METADATA_FILE
 
-    sink = ParquetSink(folder)
+    began = time.perf_counter()
+    out = Path(folder)
+    (out / MANIFEST_FILE).unlink(missing_ok=True)
+    sink = SortedParquetSink(out, **({"row_group_rows": row_group_rows} if row_group_rows else {}))
     try:
         meta = _import(Path(path), sink, format, nsys_binary, tables)
-    finally:
-        sink.close()
-    (Path(folder) / METADATA_FILE).write_text(json.dumps(meta.to_json(), indent=2))
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+    (out / METADATA_FILE).write_text(json.dumps(meta.to_json(), indent=2))
+    info = {"filename": Path(path).name, "importer": meta.source, **(source or {})}
+    write_manifest(out, sha256=sha256, source=info, seconds=time.perf_counter() - began)
     return meta

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from nsight_lab.trace.schema import TABLES, empty_table
+from nsight_lab.trace.schema import TABLES, table_schema
 
 Source = Literal["nsys-sqlite", "kineto", "speedscope", "annotations", "cupti"]
 METADATA_FILE = "metadata.json"
@@ -47,39 +47,56 @@ class TraceMetadata:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def conform(name: str, table: pa.Table) -> pa.Table:
+def conform(name: str, table: pa.Table, columns: Sequence[str] | None = None) -> pa.Table:
     """``table`` with exactly the columns, order and types of schema ``name``.
+
+    With ``columns``, of just those columns of it (a projected read: a recipe that
+    declared the columns it reads gets a table without the others, so reading an
+    undeclared one fails loudly instead of finding nulls).
 
     Missing columns become nulls, so importers only fill what their source has.
     Missing columns of one type share one (immutable) null array: each allocation is
     a zeroed buffer as long as the table, which for tens of millions of rows costs
     more than the recipe that reads a few columns.
     """
-    schema = TABLES[name]
+    schema = table_schema(name, columns)
     if table.schema.equals(schema):
         return table
-    columns = []
+    columns_out = []
     nulls: dict[pa.DataType, pa.Array] = {}
     for fld in schema:
         if fld.name in table.column_names:
             col = table.column(fld.name)
-            columns.append(col if col.type == fld.type else col.cast(fld.type))
+            columns_out.append(col if col.type == fld.type else col.cast(fld.type))
         else:
             if fld.type not in nulls:
                 nulls[fld.type] = pa.nulls(table.num_rows, fld.type)
-            columns.append(nulls[fld.type])
-    return pa.Table.from_arrays(columns, schema=schema)
+            columns_out.append(nulls[fld.type])
+    return pa.Table.from_arrays(columns_out, schema=schema)
 
 
 class Trace:
-    """All normalized tables of one report, each conforming to its schema."""
+    """All normalized tables of one report, each conforming to its schema.
 
-    def __init__(self, tables: dict[str, pa.Table], metadata: TraceMetadata) -> None:
+    ``columns`` narrows some tables to the named columns (see :func:`conform`);
+    the others keep their full schema.
+    """
+
+    def __init__(
+        self,
+        tables: dict[str, pa.Table],
+        metadata: TraceMetadata,
+        *,
+        columns: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         unknown = set(tables) - set(TABLES)
         if unknown:
             raise KeyError(f"not trace tables: {sorted(unknown)}")
+        narrowed = dict(columns or {})
         self.tables = {
-            name: conform(name, tables[name]) if name in tables else empty_table(name)
+            name: conform(name, tables[name], narrowed.get(name))
+            if name in tables
+            else table_schema(name, narrowed.get(name)).empty_table()
             for name in TABLES
         }
         self.metadata = metadata

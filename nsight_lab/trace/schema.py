@@ -10,6 +10,8 @@ explains each column and where each importer takes it from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 
 _STR = pa.dictionary(pa.int32(), pa.string())
@@ -189,5 +191,37 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 
+#: Each timed table's (begin, end) columns: what its rows are sorted by when converted,
+#: and what time windows select on. Samples are instants (begin = end = timestamp);
+#: threads, processes and devices have no time.
+TIME_COLUMNS: dict[str, tuple[str, str]] = {
+    "kernels": ("start", "end"),
+    "memops": ("start", "end"),
+    "api": ("start", "end"),
+    "ranges": ("start", "end"),
+    "osrt": ("start", "end"),
+    "samples": ("timestamp", "timestamp"),
+    "memory": ("timestamp", "timestamp"),
+}
+
+
 def empty_table(name: str) -> pa.Table:
     return TABLES[name].empty_table()
+
+
+def table_schema(name: str, columns: Sequence[str] | None = None) -> pa.Schema:
+    """Schema of table ``name``, or of just ``columns`` of it (in the table's order).
+
+    Raises ``KeyError`` naming the table or the columns it does not have, so a
+    recipe declaring a misspelt column fails when it loads, not on a report.
+    """
+    if name not in TABLES:
+        raise KeyError(f"no table {name!r}; tables are {sorted(TABLES)}")
+    schema = TABLES[name]
+    if columns is None:
+        return schema
+    unknown = sorted(set(columns) - set(schema.names))
+    if unknown:
+        raise KeyError(f"table {name!r} has no column(s) {unknown}; it has {schema.names}")
+    wanted = set(columns)
+    return pa.schema([f for f in schema if f.name in wanted])

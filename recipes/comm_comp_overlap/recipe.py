@@ -26,6 +26,7 @@ SPEC = RecipeSpec(
         "kernels, the exposed rest, and the overlap in %."
     ),
     tables=("kernels",),
+    columns={"kernels": gpu_activity.OPS_READS["kernels"]},
     notebook="overlap.ipynb",
     question="How much of each rank's communication runs hidden behind computation?",
     sources=("nsys", "kineto"),

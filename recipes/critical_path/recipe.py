@@ -31,6 +31,7 @@ SPEC = RecipeSpec(
         "on it by kind (GPU work, CPU work, launch latency, sync waits, GPU idle)."
     ),
     tables=("api", "kernels", "memops", "ranges"),
+    columns=critical_path.CRITICAL_PATH_READS,
     notebook="path.ipynb",
     question="Which chain of CPU work, launches and kernels set how long a step took?",
     sources=("nsys", "kineto"),

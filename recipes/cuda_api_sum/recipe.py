@@ -25,6 +25,7 @@ SPEC = RecipeSpec(
         "over all reports and per report."
     ),
     tables=("api",),
+    columns={"api": ("start", "end", "name")},
     notebook="stats.ipynb",
     question="Which CUDA API calls cost the host the most time?",
     sources=("nsys", "kineto"),

@@ -26,6 +26,7 @@ SPEC = RecipeSpec(
         "cudaMemcpy/cudaMemset, and their driver equivalents)."
     ),
     tables=("api",),
+    columns={"api": ("start", "end", "name")},
     notebook="stats.ipynb",
     question="Which CUDA calls made the host wait for the GPU, and for how long?",
     sources=("nsys", "kineto"),

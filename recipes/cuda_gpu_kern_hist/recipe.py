@@ -26,6 +26,7 @@ SPEC = RecipeSpec(
         "kernels worth optimising."
     ),
     tables=("kernels",),
+    columns={"kernels": ("start", "end", "name", "short_name")},
     notebook="histogram.ipynb",
     question="How are kernel durations distributed: many tiny launches or a long tail?",
     sources=("nsys", "kineto"),

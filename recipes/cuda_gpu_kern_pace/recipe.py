@@ -25,6 +25,7 @@ SPEC = RecipeSpec(
         "report, to see whether it runs at a steady pace or stalls."
     ),
     tables=("kernels",),
+    columns={"kernels": ("start", "end", "name", "short_name", "device_id", "stream_id")},
     notebook="pace.ipynb",
     question="Does one kernel run at a steady pace, or does it stall between instances?",
     sources=("nsys", "kineto"),

@@ -24,6 +24,7 @@ SPEC = RecipeSpec(
         "dominate GPU time."
     ),
     tables=("kernels",),
+    columns={"kernels": ("start", "end", "name", "short_name")},
     notebook="stats.ipynb",
     question="Which CUDA kernels take the most GPU time?",
     sources=("nsys", "kineto"),

@@ -36,6 +36,7 @@ SPEC = RecipeSpec(
         "memory operations (memcpy, memset), in MB, grouped by operation."
     ),
     tables=("memops",),
+    columns={"memops": ("kind", "copy_kind", "bytes")},
     notebook="stats.ipynb",
     question="How many bytes do memory copies and sets move, by kind?",
     sources=("nsys", "kineto"),

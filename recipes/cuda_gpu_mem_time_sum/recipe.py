@@ -24,6 +24,7 @@ SPEC = RecipeSpec(
         "operation, over all reports and per report."
     ),
     tables=("memops",),
+    columns={"memops": ("start", "end", "kind", "copy_kind")},
     notebook="stats.ipynb",
     question="How much GPU time do memory copies and sets take, by kind?",
     sources=("nsys", "kineto"),

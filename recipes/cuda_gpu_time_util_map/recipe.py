@@ -25,6 +25,10 @@ SPEC = RecipeSpec(
         "ID, Bin) that the notebook draws as a rank x time heatmap."
     ),
     tables=("kernels", "memops"),
+    columns={
+        "kernels": ("start", "end", "pid", "device_id", "stream_id", "name"),
+        "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
+    },
     notebook="heatmap.ipynb",
     question="Which rank and device idles when, over the run (a heatmap)?",
     sources=("nsys", "kineto"),

@@ -15,13 +15,14 @@ from typing import Any
 import pyarrow as pa
 
 from nsight_lab.recipe import RecipeSpec, ReportContext, ReportInfo
-from nsight_lab.recipe.cuda import flag_copies, merge_copy_parts
+from nsight_lab.recipe.cuda import COPY_READS, flag_copies, merge_copy_parts
 
 SPEC = RecipeSpec(
     name="cuda_memcpy_async",
     display_name="CUDA Async Memcpy with Pageable Memory",
     description="Asynchronous memory copies (cudaMemcpyAsync and friends) whose host buffer is pageable, which makes them synchronous in practice.",
     tables=("memops", "api"),
+    columns=COPY_READS,
     notebook="stats.ipynb",
     question="Which asynchronous copies use pageable memory and so block the host?",
     sources=("nsys", "kineto"),

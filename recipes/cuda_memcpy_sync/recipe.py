@@ -13,13 +13,14 @@ from typing import Any
 import pyarrow as pa
 
 from nsight_lab.recipe import RecipeSpec, ReportContext, ReportInfo
-from nsight_lab.recipe.cuda import flag_copies, merge_copy_parts
+from nsight_lab.recipe.cuda import COPY_READS, flag_copies, merge_copy_parts
 
 SPEC = RecipeSpec(
     name="cuda_memcpy_sync",
     display_name="CUDA Synchronous Memcpy",
     description="Memory copies launched by synchronous copy APIs (cudaMemcpy without Async), which block the calling CPU thread.",
     tables=("memops", "api"),
+    columns=COPY_READS,
     notebook="stats.ipynb",
     question="Which copies were synchronous with the host?",
     sources=("nsys", "kineto"),

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from nsight_lab.recipe import RecipeSpec, ReportContext, ReportInfo
-from nsight_lab.recipe.cuda import flag_memsets, merge_copy_parts
+from nsight_lab.recipe.cuda import COPY_READS, flag_memsets, merge_copy_parts
 from nsight_lab.recipe.display import fmt_number
 
 SPEC = RecipeSpec(
@@ -25,6 +25,7 @@ SPEC = RecipeSpec(
         "on pinned host memory or a Unified Memory region."
     ),
     tables=("memops", "api"),
+    columns=COPY_READS,
     notebook="stats.ipynb",
     question="Which memsets made the host wait (synchronous calls, pinned or managed memory)?",
     sources=("nsys", "kineto"),

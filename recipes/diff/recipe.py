@@ -25,6 +25,10 @@ SPEC = RecipeSpec(
         "on each side, their difference (B - A) and the change in %, largest change first."
     ),
     tables=("kernels", "ranges"),
+    columns={
+        "kernels": ("start", "end", "name", "short_name"),
+        "ranges": ("start", "end", "kind", "name"),
+    },
     notebook="diff.ipynb",
     question="What changed between two reports, per kernel and per range?",
     sources=("nsys", "kineto", "annotations"),

@@ -41,6 +41,7 @@ SPEC = RecipeSpec(
         "stat...) among the traced OS runtime calls, over all reports and per thread."
     ),
     tables=("osrt",),
+    columns={"osrt": ("start", "end", "pid", "tid", "name")},
     notebook="stats.ipynb",
     question="How much time did the job spend opening, reading, writing and syncing files?",
     sources=("nsys",),

@@ -26,6 +26,10 @@ SPEC = RecipeSpec(
         "and names the operations just before and after each gap."
     ),
     tables=("kernels", "memops"),
+    columns={
+        "kernels": ("start", "end", "pid", "device_id", "stream_id", "name"),
+        "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
+    },
     notebook="gaps.ipynb",
     question="Where was each GPU idle for longer than a threshold, and between what?",
     sources=("nsys", "kineto"),

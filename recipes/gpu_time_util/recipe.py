@@ -25,6 +25,10 @@ SPEC = RecipeSpec(
         "(%) of each window, counting kernels and memory operations on all streams once."
     ),
     tables=("kernels", "memops"),
+    columns={
+        "kernels": ("start", "end", "pid", "device_id", "stream_id", "name"),
+        "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
+    },
     notebook="util.ipynb",
     question="Which time windows had low GPU utilisation?",
     sources=("nsys", "kineto"),

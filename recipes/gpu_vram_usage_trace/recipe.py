@@ -28,6 +28,7 @@ SPEC = RecipeSpec(
         "per process and device the peak, its time, and the bytes left at the end."
     ),
     tables=("memory",),
+    columns=memory.MEMORY_READS,
     notebook="trace.ipynb",
     question="How much device memory was in use over time, where did it peak, and what leaked?",
     sources=("nsys", "kineto"),

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from nsight_lab.recipe import Arg, RecipeSpec, ReportContext, ReportInfo
 from nsight_lab.recipe.analysis import breakdown
+from nsight_lab.recipe.analysis.gpu_activity import OPS_READS_WITH_LAUNCH
 from nsight_lab.recipe.analysis.parts import concat_tables_with_rank, to_table
 from nsight_lab.recipe.display import human_ns
 
@@ -28,6 +29,10 @@ SPEC = RecipeSpec(
         "kernel wait (gaps under --threshold ns) and other, with every idle interval."
     ),
     tables=("kernels", "memops", "api"),
+    columns={
+        **OPS_READS_WITH_LAUNCH,
+        "api": ("start", "end", "pid", "tid", "correlation_id"),
+    },
     notebook="breakdown.ipynb",
     question="Was an idle GPU waiting for the host, for launch overhead, or for something else?",
     sources=("nsys", "kineto"),

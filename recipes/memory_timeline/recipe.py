@@ -27,6 +27,7 @@ SPEC = RecipeSpec(
         "and the bytes allocated and freed; and the peak per rank and device."
     ),
     tables=("memory",),
+    columns=memory.MEMORY_READS,
     notebook="timeline.ipynb",
     question="How does memory use rise and fall over a run, per rank and device?",
     sources=("nsys", "kineto"),

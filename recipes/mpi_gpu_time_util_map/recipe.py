@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from nsight_lab.recipe import Arg, RecipeSpec, ReportContext, ReportInfo
 from nsight_lab.recipe.analysis import gpu_activity, intervals
+from nsight_lab.recipe.analysis.gpu_activity import OPS_READS
 from nsight_lab.recipe.analysis.mpi import mpi_calls
 from nsight_lab.recipe.analysis.parts import concat_with_rank, to_table
 from nsight_lab.recipe.errors import RecipeInputError
@@ -27,6 +28,10 @@ SPEC = RecipeSpec(
         "and both at once."
     ),
     tables=("ranges", "kernels"),
+    columns={
+        "ranges": ("start", "end", "pid", "name", "domain", "kind", "source"),
+        "kernels": OPS_READS["kernels"],
+    },
     notebook="heatmap.ipynb",
     question="When were ranks inside MPI calls, and did their GPUs run meanwhile?",
     sources=("nsys",),

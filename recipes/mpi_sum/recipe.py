@@ -29,6 +29,7 @@ SPEC = RecipeSpec(
         "start-wait, other), over all reports and per report."
     ),
     tables=("ranges",),
+    columns={"ranges": ("start", "end", "name", "domain", "kind", "source")},
     notebook="stats.ipynb",
     question="Which MPI calls took the ranks' time, and of which kind?",
     sources=("nsys",),

@@ -25,6 +25,7 @@ SPEC = RecipeSpec(
         "non-NCCL kernels ran on the same device."
     ),
     tables=("kernels",),
+    columns={"kernels": ("start", "end", "pid", "device_id", "stream_id", "name")},
     notebook="overlap.ipynb",
     question="How much of each NCCL kernel ran alongside compute kernels?",
     sources=("nsys", "kineto"),

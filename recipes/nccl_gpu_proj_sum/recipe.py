@@ -28,6 +28,7 @@ SPEC = RecipeSpec(
         "standard deviation and GPU operations."
     ),
     tables=("ranges", "api", "kernels", "memops"),
+    columns=projection.PROJECTION_READS,
     notebook="stats.ipynb",
     question="How long did the GPU work of each NCCL call take, beside its host time?",
     sources=("nsys", "kineto"),

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from nsight_lab.recipe import Arg, RecipeSpec, ReportContext, ReportInfo
 from nsight_lab.recipe.analysis import gpu_activity, intervals, nccl
+from nsight_lab.recipe.analysis.gpu_activity import OPS_READS
 from nsight_lab.recipe.analysis.parts import concat_with_rank, to_table
 
 SPEC = RecipeSpec(
@@ -25,6 +26,7 @@ SPEC = RecipeSpec(
         "both at once (communication overlapped with compute)."
     ),
     tables=("kernels",),
+    columns={"kernels": OPS_READS["kernels"]},
     notebook="heatmap.ipynb",
     question="When did communication and compute kernels run, and overlap, on each rank?",
     sources=("nsys", "kineto"),

@@ -25,6 +25,7 @@ SPEC = RecipeSpec(
         "total delay, on clock-aligned reports."
     ),
     tables=("ranges", "kernels"),
+    columns=straggler.STRAGGLER_READS,
     notebook="heatmap.ipynb",
     question="Which ranks repeatedly delay NCCL collectives?",
     sources=("nsys", "kineto"),

@@ -32,6 +32,10 @@ SPEC = RecipeSpec(
         "stats columns, over all reports and per rank."
     ),
     tables=("ranges", "kernels"),
+    columns={
+        "ranges": ("start", "end", "pid", "name", "domain", "kind"),
+        "kernels": ("start", "end", "pid", "device_id", "stream_id", "name"),
+    },
     notebook="stats.ipynb",
     question="How much time goes to each NCCL operation and collective?",
     sources=("nsys", "kineto"),

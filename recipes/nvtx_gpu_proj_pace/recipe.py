@@ -27,6 +27,7 @@ SPEC = RecipeSpec(
         "instance of one NVTX range or annotation, per report."
     ),
     tables=("ranges", "api", "kernels", "memops"),
+    columns=projection.PROJECTION_READS,
     notebook="pace.ipynb",
     question="Does the GPU work of one annotated phase keep a steady pace?",
     sources=("nsys", "kineto", "annotations"),

@@ -26,6 +26,12 @@ SPEC = RecipeSpec(
         "range launched."
     ),
     tables=("ranges", "api", "kernels", "memops"),
+    columns={
+        "ranges": ("start", "end", "pid", "tid", "name", "domain", "kind", "source"),
+        "api": ("start", "end", "pid", "tid", "correlation_id"),
+        "kernels": ("start", "end", "pid", "correlation_id"),
+        "memops": ("start", "end", "pid", "correlation_id"),
+    },
     notebook="stats.ipynb",
     question="How long did the GPU work of each annotated phase take?",
     sources=("nsys", "kineto", "annotations"),

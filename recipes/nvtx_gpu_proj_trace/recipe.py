@@ -25,6 +25,12 @@ SPEC = RecipeSpec(
         "per range that launched GPU work, with nesting level, parent and range stack."
     ),
     tables=("ranges", "api", "kernels", "memops"),
+    columns={
+        "ranges": ("start", "end", "pid", "tid", "name", "domain", "kind", "source"),
+        "api": ("start", "end", "pid", "tid", "correlation_id"),
+        "kernels": ("start", "end", "pid", "correlation_id"),
+        "memops": ("start", "end", "pid", "correlation_id"),
+    },
     notebook="trace.ipynb",
     question="When did the GPU actually run the work of each annotated range?",
     sources=("nsys", "kineto", "annotations"),

@@ -26,6 +26,7 @@ SPEC = RecipeSpec(
         "annotation, per report, to see whether a phase (a step, a data load) keeps its pace."
     ),
     tables=("ranges",),
+    columns={"ranges": ("start", "end", "pid", "tid", "name", "domain", "kind", "source")},
     notebook="pace.ipynb",
     question="Does one annotated phase keep a steady pace, or does it stall between instances?",
     sources=("nsys", "kineto", "annotations"),

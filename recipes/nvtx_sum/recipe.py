@@ -30,6 +30,7 @@ SPEC = RecipeSpec(
         "over all reports and per report."
     ),
     tables=("ranges",),
+    columns={"ranges": ("start", "end", "name", "domain", "kind", "source")},
     notebook="stats.ipynb",
     question="Which annotated phases (NVTX ranges, annotations) took the most CPU time?",
     sources=("nsys", "kineto", "annotations"),

@@ -22,6 +22,7 @@ SPEC = RecipeSpec(
     display_name="OS Runtime Summary",
     description="Statistics of the time spent in each traced OS runtime function, over all reports and per report.",
     tables=("osrt",),
+    columns={"osrt": ("start", "end", "name")},
     notebook="stats.ipynb",
     question="Which C library and system calls (I/O, locks, waits) took the host's time?",
     sources=("nsys",),

@@ -24,6 +24,7 @@ SPEC = RecipeSpec(
         "once per sample), with sample counts and % of all samples."
     ),
     tables=("samples",),
+    columns={"samples": ("weight", "stack")},
     notebook="stats.ipynb",
     question="Which Python functions were hottest in the CPU stack samples?",
     sources=("nsys", "pyspy"),

@@ -30,6 +30,7 @@ SPEC = RecipeSpec(
         "total delay, on clock-aligned reports."
     ),
     tables=("ranges", "kernels"),
+    columns=straggler.STRAGGLER_READS,
     notebook="straggler.ipynb",
     question="Which rank arrives last at each step's collectives, and by how much?",
     sources=("nsys", "kineto"),

@@ -25,6 +25,7 @@ SPEC = RecipeSpec(
         "operations and idle, in ns and % of the device's active span."
     ),
     tables=("kernels", "memops"),
+    columns=gpu_activity.OPS_READS,
     notebook="breakdown.ipynb",
     question="How much of each rank's GPU time is compute, communication, memory and idle?",
     sources=("nsys", "kineto"),

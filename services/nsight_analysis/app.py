@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from nsight_analysis.routes import jobs, recipes, storage
+from nsight_analysis.routes import jobs, recipes, storage, traces
 from nsight_analysis.service import AnalysisService
 from nsight_analysis.settings import AnalysisSettings
 from nsight_lab.models import API_PREFIX
@@ -45,6 +45,6 @@ def create_app(settings: AnalysisSettings, store: ObjectStore) -> FastAPI:
     )
     app.state.analysis = service
     install_error_handlers(app)
-    for module in (recipes, jobs, storage):
+    for module in (recipes, jobs, storage, traces):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,8 @@ class JobDB(SQLiteFile):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
+        # Each report's sha256 and file id, which find its converted trace.
+        self.add_columns("jobs", {"report_files": "TEXT NOT NULL DEFAULT '[]'"})
 
     # --- reads ----------------------------------------------------------------------
 
@@ -123,12 +125,13 @@ class JobDB(SQLiteFile):
         session_id: str | None,
         collection_id: str | None,
         reports: Sequence[str],
+        report_files: Sequence[Mapping[str, Any]] = (),
     ) -> JobInfo:
         job_id = uuid.uuid4().hex[:16]
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO jobs (job_id, recipe, args, options, tag, session_id, collection_id,"
-                " reports, state, created_at, total) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " reports, state, created_at, total, report_files) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     recipe,
@@ -141,11 +144,20 @@ class JobDB(SQLiteFile):
                     JobState.QUEUED.value,
                     time.time(),
                     len(reports),
+                    json.dumps([dict(f) for f in report_files]),
                 ),
             )
         found = self.get(job_id)
         assert found is not None
         return found
+
+    def report_files(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's reports as the scope listed them (key, sha256, file id, ...)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT report_files FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return [] if row is None else list(json.loads(row["report_files"]))
 
     def claim_next(self, worker: str) -> JobInfo | None:
         """Move the oldest queued job to running and return it; None when none waits."""

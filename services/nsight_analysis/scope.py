@@ -8,13 +8,21 @@ with its credentials.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin
 
 import httpx
 from pydantic import TypeAdapter
 
-from nsight_lab.models import CollectionInfo, FileInfo, SessionInfo, SessionState
+from nsight_lab.models import (
+    CollectionInfo,
+    ConversionState,
+    ConversionUpdate,
+    FileInfo,
+    SessionInfo,
+    SessionState,
+)
 from nsight_lab.recipe.inputs import REPORT_SUFFIXES
 
 
@@ -33,6 +41,17 @@ class ScopeFile:
     filename: str
     collection_index: int
     size: int
+    sha256: str = ""
+    file_id: str = ""
+
+    @classmethod
+    def of(cls, info: FileInfo) -> ScopeFile:
+        return cls(
+            info.key, info.filename, info.collection_index, info.size, info.sha256, info.file_id
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -83,9 +102,12 @@ class CoordinatorScopes:
         self._http.close()
 
     def _get(self, path: str, **params: str) -> httpx.Response:
+        return self._call("GET", path, params=params)
+
+    def _call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
         url = urljoin(self.base_url, path)
         try:
-            response = self._http.get(url, params=params)
+            response = self._http.request(method, url, **kwargs)  # type: ignore[arg-type]
         except httpx.TransportError as exc:
             raise ScopeError(
                 503,
@@ -143,6 +165,31 @@ class CoordinatorScopes:
     def _files(self, **params: str) -> list[ScopeFile]:
         infos = TypeAdapter(list[FileInfo]).validate_python(self._get("files", **params).json())
         return [
-            ScopeFile(i.key, i.filename, i.collection_index, i.size)
+            ScopeFile.of(i)
             for i in sorted(select_reports(infos), key=lambda i: (i.collection_index, i.filename))
         ]
+
+    # --- ingest: how the analysis side learns of new reports -------------------------
+
+    def pending_files(self, limit: int = 100) -> list[FileInfo]:
+        """Registered files not converted yet, oldest first."""
+        answer = self._get("files", conversion=ConversionState.PENDING.value, limit=str(limit))
+        return TypeAdapter(list[FileInfo]).validate_python(answer.json())
+
+    def files_of(self, collection_id: str) -> list[FileInfo]:
+        answer = self._get("files", collection_id=collection_id)
+        return TypeAdapter(list[FileInfo]).validate_python(answer.json())
+
+    def collection(self, collection_id: str) -> CollectionInfo:
+        return CollectionInfo.model_validate(
+            self._get(f"collections/{quote(collection_id, safe='')}").json()
+        )
+
+    def set_conversion(self, file_id: str, update: ConversionUpdate) -> FileInfo:
+        """Tell the coordinator what became of the file's conversion."""
+        answer = self._call(
+            "PUT",
+            f"files/{quote(file_id, safe='')}/conversion",
+            json=update.model_dump(mode="json"),
+        )
+        return FileInfo.model_validate(answer.json())

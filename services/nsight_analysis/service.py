@@ -17,13 +17,14 @@ from typing import Any
 from nsight_analysis.db import JobDB, output_prefix
 from nsight_analysis.executors import Executor, ExecutorContext, build_executor
 from nsight_analysis.executors.base import CANCELLED_REASON, SERVICE_STOPPED_REASON
+from nsight_analysis.ingest import Ingester
 from nsight_analysis.scope import CoordinatorScopes, ScopeError
 from nsight_analysis.settings import AnalysisSettings
 from nsight_analysis.staging import LOG_NAME, delete_outputs
 from nsight_lab.analysis_models import JobCreate, JobInfo, JobState
 from nsight_lab.recipe.errors import RecipeArgError, RecipeLoadError, RecipeNotFoundError
 from nsight_lab.recipe.filters import parse_filters
-from nsight_lab.recipe.spec import MODES, validate_args
+from nsight_lab.recipe.spec import MODES, normalize_mode, validate_args
 from nsight_lab.servicekit import Conflict, Invalid, NotFound, ServiceError
 from nsight_lab.storage.base import ObjectNotFound, ObjectStore, StorageError
 
@@ -59,12 +60,13 @@ class AnalysisService:
         interrupted = self.db.fail_interrupted(SERVICE_STOPPED_REASON)
         if interrupted:
             log.warning("marked %d job(s) interrupted by a restart as failed", len(interrupted))
-        self.context = ExecutorContext(settings, self.db, store)
-        for job_id in interrupted:
-            self._salvage_log(job_id)
         self.scopes = CoordinatorScopes(
             settings.coordinator_url, api_key=settings.coordinator_api_key
         )
+        self.ingest = Ingester(settings, store, self.scopes)
+        self.context = ExecutorContext(settings, self.db, store, self.ingest)
+        for job_id in interrupted:
+            self._salvage_log(job_id)
         self.executor: Executor = build_executor(self.context)
         self._started = False
         self._start_lock = threading.Lock()
@@ -75,11 +77,13 @@ class AnalysisService:
         with self._start_lock:
             if not self._started:
                 self.executor.start()
+                self.ingest.start()
                 self._started = True
 
     def stop(self) -> None:
         with self._start_lock:
             if self._started:
+                self.ingest.stop()
                 self.executor.stop()
                 self._started = False
         self.scopes.close()
@@ -134,8 +138,10 @@ class AnalysisService:
         for name in JOB_OPTIONS:
             if name in raw:
                 options[name] = raw.pop(name)
-        if options["mode"] not in MODES:
-            raise Invalid(f"mode: {options['mode']!r} is not one of {', '.join(MODES)}")
+        try:
+            options["mode"] = normalize_mode(str(options["mode"]))
+        except RecipeArgError as exc:
+            raise Invalid(f"mode: {options['mode']!r} is not one of {', '.join(MODES)}") from exc
         try:
             values = validate_args(recipe.spec, raw)
         except RecipeArgError as exc:
@@ -169,6 +175,7 @@ class AnalysisService:
             session_id=scope.session_id,
             collection_id=scope.collection_id,
             reports=[f.key for f in scope.files],
+            report_files=[f.to_json() for f in scope.files],
         )
         self.context.log(job.job_id, f"queued: recipe {job.recipe}, args {job.args}")
         self.executor.wake()

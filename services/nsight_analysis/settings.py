@@ -22,7 +22,20 @@ class AnalysisSettings(BaseSettings):
     coordinator_url: str = "http://127.0.0.1:8888/coordinator/api/v1/"
     #: Bearer token for the coordinator, when the gateway asks for one.
     coordinator_api_key: str | None = None
-    executor: Literal["local", "kubernetes"] = "local"
+    #: ``local``: worker processes here. ``dask``: the same workers, with every job's map
+    #: phase on the Dask cluster at ``dask_scheduler`` (notebooks stay on the warm
+    #: workers). ``kubernetes``: one Kubernetes Job per analysis job.
+    executor: Literal["local", "kubernetes", "dask"] = "local"
+    #: The Dask scheduler (``tcp://host:8786``) for the ``dask`` executor and for jobs
+    #: asking for ``mode: dask-futures``; unset: ``$NSIGHT_LAB_DASK_SCHEDULER``, else a
+    #: local cluster per job.
+    dask_scheduler: str | None = None
+    #: Convert each report once, when it is registered (see docs/ANALYSIS.md).
+    ingest: bool = True
+    #: How often to ask the coordinator for reports not converted yet.
+    ingest_poll_s: float = Field(2.0, gt=0)
+    #: Longest one conversion may take before it is recorded as failed.
+    ingest_timeout_s: float = Field(3600.0, gt=0)
     #: Local worker processes; each keeps one Jupyter kernel warm.
     workers: int = Field(2, ge=1, le=64)
     #: Reuse a long-lived kernel per worker; False runs papermill cold for every job.

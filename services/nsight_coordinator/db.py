@@ -30,6 +30,9 @@ from nsight_lab.models import (
     CollectionState,
     Command,
     CommandKind,
+    ConversionState,
+    ConversionUpdate,
+    FileConversion,
     FileInfo,
     Participant,
     ParticipantState,
@@ -145,7 +148,11 @@ CREATE TABLE IF NOT EXISTS files (
     collector TEXT NOT NULL,
     size INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    conversion_state TEXT NOT NULL DEFAULT 'pending',
+    conversion_error TEXT,
+    conversion_prefix TEXT,
+    conversion_at REAL
 );
 CREATE INDEX IF NOT EXISTS files_by_identity
     ON files(collection_id, agent_id, original_filename, sha256);
@@ -253,7 +260,18 @@ _UPLOAD_COLS = (
 )
 _FILE_COLS = (
     "file_id, key, session_id, collection_id, collection_index, agent_id, tag, process_name, "
-    "instance, filename, kind, collector, size, sha256, created_at"
+    "instance, filename, kind, collector, size, sha256, created_at, "
+    "conversion_state, conversion_error, conversion_prefix, conversion_at"
+)
+#: Columns later releases added to ``files``; state files of earlier ones gain them.
+_FILE_COLUMNS_ADDED = {
+    "conversion_state": "TEXT NOT NULL DEFAULT 'pending'",
+    "conversion_error": "TEXT",
+    "conversion_prefix": "TEXT",
+    "conversion_at": "REAL",
+}
+_FILE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS files_by_conversion ON files(conversion_state, created_at)"
 )
 _COMMAND_COLS = (
     "seq, kind, session_id, collection_id, collection_index, duration_s, delay_s, issued_at"
@@ -269,6 +287,12 @@ def _agent(row: sqlite3.Row) -> AgentRow:
 def _file(row: sqlite3.Row) -> FileInfo:
     values = dict(row)
     values["created_at"] = to_datetime(values["created_at"])
+    values["conversion"] = FileConversion(
+        state=ConversionState(values.pop("conversion_state")),
+        error=values.pop("conversion_error"),
+        trace_prefix=values.pop("conversion_prefix"),
+        updated_at=_opt_datetime(values.pop("conversion_at")),
+    )
     return FileInfo(**values)
 
 
@@ -301,6 +325,7 @@ class Database(SQLiteFile):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
+        self.add_columns("files", _FILE_COLUMNS_ADDED, after=_FILE_INDEXES)
 
     # -- agents ---------------------------------------------------------------------
 
@@ -943,8 +968,30 @@ class Database(SQLiteFile):
         return _file(rows[0]) if rows else None
 
     def list_files(
-        self, session_id: str | None = None, collection_id: str | None = None
+        self,
+        session_id: str | None = None,
+        collection_id: str | None = None,
+        *,
+        conversion: ConversionState | None = None,
+        limit: int | None = None,
     ) -> list[FileInfo]:
-        where, params = _filters(session_id=session_id, collection_id=collection_id)
+        where, params = _filters(
+            session_id=session_id,
+            collection_id=collection_id,
+            conversion_state=conversion.value if conversion is not None else None,
+        )
         sql = f"SELECT {_FILE_COLS} FROM files{where} ORDER BY created_at, file_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         return [_file(r) for r in self._query(sql, params)]
+
+    def set_conversion(self, file_id: str, update: ConversionUpdate, now: float) -> FileInfo | None:
+        """Record what the analysis side made of the file; None for an unknown file."""
+        with self.transaction() as conn:
+            conn.execute(
+                """UPDATE files SET conversion_state=?, conversion_error=?, conversion_prefix=?,
+                conversion_at=? WHERE file_id=?""",
+                (update.state.value, update.error, update.trace_prefix, now, file_id),
+            )
+        return self.get_file(file_id)

@@ -33,6 +33,13 @@ import pyarrow.compute as pc
 from nsight_lab.recipe.analysis import gpu_activity
 from nsight_lab.recipe.cuda import is_sync_api, is_sync_copy_api, strip_api_version
 
+#: What :func:`critical_path` reads: the recipe's ``columns``.
+CRITICAL_PATH_READS = {
+    "api": ("start", "end", "pid", "tid", "name", "correlation_id"),
+    **gpu_activity.OPS_READS_WITH_LAUNCH,
+    "ranges": ("start", "end", "pid", "tid", "name", "kind"),
+}
+
 PATH_COLUMNS = [
     "Segment",
     "Start (ns)",

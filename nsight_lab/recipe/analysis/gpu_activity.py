@@ -17,7 +17,19 @@ from nsight_lab.recipe.analysis import intervals
 OPS_COLUMNS = ("start", "end", "pid", "device_id", "stream_id", "correlation_id", "name")
 
 
+#: What :func:`gpu_ops` reads (``columns`` of recipes built on it); with ``LAUNCH`` also
+#: each operation's correlation id, for recipes that follow it to its launch.
+OPS_READS = {
+    "kernels": ("start", "end", "pid", "device_id", "stream_id", "name"),
+    "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
+}
+LAUNCH = ("correlation_id",)
+OPS_READS_WITH_LAUNCH = {table: (*cols, *LAUNCH) for table, cols in OPS_READS.items()}
+
+
 def _column(table: pa.Table, name: str) -> np.ndarray:
+    if name not in table.column_names:  # a recipe that did not ask for it
+        return np.full(table.num_rows, np.nan)
     col = table.column(name)
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)

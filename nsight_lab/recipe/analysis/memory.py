@@ -20,6 +20,14 @@ NO_MEMORY = (
     "--cuda-memory-usage=true, or torch.profiler.profile(profile_memory=True)"
 )
 
+#: What :func:`usage_trace` reads: the ``columns`` of recipes built on it.
+MEMORY_READS = {
+    "memory": (
+        "timestamp", "pid", "device_id", "device_type", "kind", "bytes", "address",
+        "memory_kind", "total_allocated", "total_reserved",
+    )
+}  # fmt: skip
+
 TRACE_COLUMNS = [
     "Timestamp (ns)",
     "PID",

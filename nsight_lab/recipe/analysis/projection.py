@@ -36,6 +36,14 @@ from nsight_lab.recipe.stats import summary_table
 DEFAULT_SOURCES = ("nvtx", "annotation", "user_annotation")
 RANGE_KINDS = {"push_pop": "PushPop", "start_end": "StartEnd"}
 
+#: What :func:`project` reads: the ``columns`` of recipes built on it.
+PROJECTION_READS = {
+    "ranges": ("start", "end", "pid", "tid", "name", "domain", "kind", "source"),
+    "api": ("start", "end", "pid", "tid", "correlation_id"),
+    "kernels": ("start", "end", "pid", "correlation_id"),
+    "memops": ("start", "end", "pid", "correlation_id"),
+}
+
 TRACE_SCHEMA = pa.schema(
     [
         ("Name", pa.string()),

@@ -24,6 +24,12 @@ import pyarrow as pa
 from nsight_lab.recipe.analysis import gpu_activity, nccl
 from nsight_lab.recipe.analysis.steps import DEFAULT_PATTERN, find_steps, step_of
 
+#: What :func:`arrivals` reads: the ``columns`` of the straggler recipes.
+STRAGGLER_READS = {
+    "ranges": ("start", "end", "pid", "tid", "name", "domain", "kind"),
+    "kernels": gpu_activity.OPS_READS["kernels"],
+}
+
 ARRIVAL_COLUMNS = ["Step", "Collective", "Instance", "Arrival (ns)", "End (ns)", "Source"]
 
 

@@ -1,4 +1,4 @@
-"""Where jobs run: local worker processes, or Kubernetes Jobs, behind one interface."""
+"""Where jobs run: local worker processes (their map phase here or on Dask), or Kubernetes Jobs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ def build_executor(context: ExecutorContext) -> Executor:
         from nsight_analysis.executors.kubernetes import KubernetesExecutor
 
         return KubernetesExecutor(context)
+    if context.settings.executor == "dask":
+        from nsight_analysis.executors.local import DaskExecutor
+
+        return DaskExecutor(context)
     from nsight_analysis.executors.local import LocalExecutor
 
     return LocalExecutor(context)

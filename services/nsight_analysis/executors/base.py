@@ -11,10 +11,14 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nsight_analysis.db import JobDB
 from nsight_analysis.settings import AnalysisSettings
 from nsight_lab.storage.base import ObjectStore
+
+if TYPE_CHECKING:
+    from nsight_analysis.ingest import Ingester
 
 #: What a job stopped by ``cancel`` says in its ``error``.
 CANCELLED_REASON = "cancelled by request"
@@ -26,6 +30,8 @@ class ExecutorContext:
     settings: AnalysisSettings
     db: JobDB
     store: ObjectStore
+    #: Converted traces of stored reports (None: workers parse staged raw reports).
+    ingest: Ingester | None = None
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.work_dir / "jobs" / job_id

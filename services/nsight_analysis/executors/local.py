@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from nsight_analysis.executors.base import (
     Executor,
     ExecutorContext,
 )
+from nsight_analysis.scope import ScopeFile
 from nsight_analysis.staging import delete_outputs, stage_reports, upload_log, upload_outputs
 from nsight_lab.analysis_models import JobInfo, JobState, JobWarning
 from nsight_lab.storage.base import StorageError
@@ -219,7 +221,7 @@ class _Slot:
                 log.error("analysis worker slot %d cannot start a worker: %s", self.index, exc)
                 self.executor.stopping.wait(min(30.0, 2.0**failures))
                 continue
-            job = self.context.db.claim_next(f"local:{worker.pid}")
+            job = self.context.db.claim_next(f"{self.executor.kind}:{worker.pid}")
             if job is None:
                 self.executor.wait_for_work()
                 continue
@@ -266,11 +268,11 @@ class _Slot:
             f"job {job.job_id}: recipe {job.recipe} over {scope}, {len(job.reports)} report file(s), worker {worker.pid}",
         )
         try:
-            staged = stage_reports(ctx.store, job.reports, inputs_dir)
+            prepared = self.executor.prepare(job, inputs_dir)
         except (StorageError, OSError) as exc:
             self._end(job, JobState.FAILED, f"cannot read the reports from storage: {exc}")
             return
-        ctx.log(job.job_id, f"staged {len(staged.keys)} report file(s) from storage")
+        ctx.log(job.job_id, prepared.summary)
         if self._is_cancelled(job.job_id):
             self._end(job, JobState.CANCELLED, CANCELLED_REASON)
             return
@@ -279,11 +281,12 @@ class _Slot:
             "job_id": job.job_id,
             "recipe": job.recipe,
             "args": job.args,
-            "inputs": [str(p) for p in staged.folders],
+            **prepared.inputs,
             "output": str(output_dir),
             "log": str(log_path),
             "csv": job.csv,
-            "mode": job.mode,
+            "mode": self.executor.job_mode(job),
+            "dask_scheduler": ctx.settings.dask_scheduler,
             "filter_time": job.filter_time,
             "filter_nvtx": job.filter_nvtx,
             "notebook": job.notebook,
@@ -323,15 +326,13 @@ class _Slot:
                 ctx.log(job.job_id, reason)
                 self._end(job, JobState.FAILED, reason)
             return
+        keys = prepared.keys
         warnings = [
-            JobWarning(
-                file=_storage_name(w["file"], staged.keys),
-                problem=_scrub(w["problem"], staged.keys),
-            )
+            JobWarning(file=_storage_name(w["file"], keys), problem=_scrub(w["problem"], keys))
             for w in answer.get("warnings", [])
         ]
         if not answer.get("ok"):
-            self._end(job, JobState.FAILED, _scrub(str(answer.get("error")), staged.keys), warnings)
+            self._end(job, JobState.FAILED, _scrub(str(answer.get("error")), keys), warnings)
             return
         ctx.db.set_progress(job.job_id, phase="uploading")
         try:
@@ -369,6 +370,8 @@ class _Slot:
 
 
 def _storage_name(path: str, keys: dict[str, str]) -> str:
+    if path in keys:
+        return keys[path]  # a storage key, or a converted trace's folder
     resolved = str(Path(path).resolve())
     return keys.get(resolved, keys.get(path, Path(path).name))
 
@@ -380,7 +383,55 @@ def _scrub(text: str, keys: dict[str, str]) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A job's reports as its worker will read them."""
+
+    #: What goes into the worker's request: ``reports`` (converted traces) and
+    #: ``warnings``, or ``inputs`` (folders of staged raw reports).
+    inputs: dict[str, Any]
+    #: Local path -> storage key, to name reports by their key in warnings and errors.
+    keys: dict[str, str]
+    summary: str
+
+
 class LocalExecutor(Executor):
+    """Jobs in warm worker processes here; each maps in the mode the job asked for."""
+
+    kind = "local"
+
+    def job_mode(self, job: JobInfo) -> str:
+        return job.mode
+
+    def prepare(self, job: JobInfo, inputs_dir: Path) -> Prepared:
+        """Converted traces of the job's reports (converting any not converted yet).
+
+        Jobs queued by a release that did not record the reports' sha256 fall back to
+        staging the raw reports, as before.
+        """
+        ingest = self.context.ingest
+        files = [ScopeFile(**f) for f in self.context.db.report_files(job.job_id)]
+        if ingest is None or not files:
+            staged = stage_reports(self.context.store, job.reports, inputs_dir)
+            return Prepared(
+                {"inputs": [str(p) for p in staged.folders]},
+                staged.keys,
+                f"staged {len(staged.keys)} report file(s) from storage",
+            )
+        refs, warnings = ingest.refs(files)
+        return Prepared(
+            {
+                "reports": [r.to_json() for r in refs],
+                "warnings": [w.model_dump() for w in warnings],
+            },
+            {
+                **{f.key: f.key for f in files},
+                **{r.converted: r.label for r in refs if r.converted is not None},
+            },
+            f"{len(refs)} report(s) read from their converted traces"
+            + (f", {len(warnings)} without one" if warnings else ""),
+        )
+
     def __init__(self, context: ExecutorContext) -> None:
         super().__init__(context)
         self.stopping = threading.Event()
@@ -424,3 +475,24 @@ class LocalExecutor(Executor):
         for slot in self._slots:
             if slot.thread.is_alive():
                 slot.thread.join(10)
+
+
+class DaskExecutor(LocalExecutor):
+    """Every job's map phase on the Dask cluster (``dask_scheduler``), its notebook on a
+    warm worker here. Map tasks read the converted traces themselves (presigned URLs,
+    or the local-folder store's files), so no report passes through this machine."""
+
+    kind = "dask"
+
+    def job_mode(self, job: JobInfo) -> str:
+        return "dask-futures"
+
+    def start(self) -> None:
+        from nsight_lab.recipe.distributed import scheduler_address
+
+        if scheduler_address(self.context.settings.dask_scheduler) is None:
+            log.warning(
+                "executor 'dask' without NSIGHT_LAB_ANALYSIS_DASK_SCHEDULER: each job starts "
+                "a local Dask cluster of its own"
+            )
+        super().start()

@@ -63,8 +63,17 @@ def run_job(job: dict[str, Any], channel: _Channel, kernel: WarmKernel | None) -
     # (template, output, parameters) -> seconds, so outputs and the run record are
     # exactly what a cold run writes.
     engine.execute_notebook = kernel.execute if kernel is not None else _cold_execute
-    inputs = job["inputs"]
-    _say(f"recipe {job['recipe']} over {len(inputs)} folder(s) of reports, args {job['args']}")
+    from nsight_lab.recipe.reports import ReportRef
+
+    inputs: list[Any]
+    if "reports" in job:  # converted traces, named by their storage keys
+        inputs = [ReportRef.from_json(r) for r in job["reports"]]
+        where = f"{len(inputs)} converted report(s)"
+    else:
+        inputs = job["inputs"]
+        where = f"{len(inputs)} folder(s) of reports"
+    known = [engine.ReportWarning(w["file"], w["problem"]) for w in job.get("warnings", [])]
+    _say(f"recipe {job['recipe']} over {where}, args {job['args']}, mode {job.get('mode')}")
     channel.send("phase", phase="mapping")
     began = time.perf_counter()
     try:
@@ -80,6 +89,8 @@ def run_job(job: dict[str, Any], channel: _Channel, kernel: WarmKernel | None) -
             filter_nvtx=job.get("filter_nvtx"),
             notebook=job.get("notebook", True),
             progress=progress,
+            scheduler=job.get("dask_scheduler"),
+            warnings=known,
         )
     except RecipeError as exc:
         _say(f"failed: {exc}")
@@ -94,7 +105,11 @@ def run_job(job: dict[str, Any], channel: _Channel, kernel: WarmKernel | None) -
         }
     for warning in result.warnings:
         _say(f"skipped {warning.file}: {warning.problem}")
-    _say(f"finished in {time.perf_counter() - began:.2f} s: {', '.join(result.files)}")
+    _say(
+        f"finished in {time.perf_counter() - began:.2f} s: {', '.join(result.files)}"
+        f" ({result.sources.get('converted', 0)} report(s) read converted,"
+        f" {result.sources.get('raw', 0)} parsed raw)"
+    )
     return {
         "ok": True,
         "warnings": [w.to_json() for w in result.warnings],

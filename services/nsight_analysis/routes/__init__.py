@@ -1,4 +1,4 @@
-"""One router per resource: recipes (the catalogue), jobs, and local-storage downloads."""
+"""One router per resource: recipes (the catalogue), jobs, converted traces, local-storage downloads."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ def _summary(recipe: object) -> RecipeSummary:
         display_name=spec.display_name,
         description=spec.description,
         tables=list(spec.tables),
+        columns={t: list(c) for t, c in spec.columns.items()},
         min_reports=spec.min_reports,
         max_reports=spec.max_reports,
     )

@@ -1,17 +1,23 @@
-"""Registered files and presigned links to download them."""
+"""Registered files, presigned links to download them, and their conversion state.
+
+The analysis side learns of new reports by asking here for files whose conversion
+is ``pending`` (``GET /files?conversion=pending``) and tells the outcome back with
+``PUT /files/{id}/conversion``; the coordinator only records it, so ``ls`` and the
+JupyterLab panel can show a report that failed to convert.
+"""
 
 from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from nsight_coordinator.db import to_datetime
-from nsight_coordinator.errors import NotFound
+from nsight_coordinator.errors import Invalid, NotFound
 from nsight_coordinator.state import State
 from nsight_coordinator.urls import absolute_url
-from nsight_lab.models import DownloadLink, FileInfo
+from nsight_lab.models import ConversionState, ConversionUpdate, DownloadLink, FileInfo
 
 router = APIRouter(tags=["files"])
 
@@ -24,9 +30,16 @@ def _unknown_file(file_id: str) -> NotFound:
 
 @router.get("/files", response_model=list[FileInfo])
 async def list_files(
-    state: State, session_id: str | None = None, collection_id: str | None = None
+    state: State,
+    session_id: str | None = None,
+    collection_id: str | None = None,
+    conversion: ConversionState | None = None,
+    limit: int | None = Query(None, ge=1, le=10_000),
 ) -> list[FileInfo]:
-    return state.db.list_files(session_id=session_id, collection_id=collection_id)
+    """Oldest first; ``conversion=pending&limit=N`` is the analysis side's work queue."""
+    return state.db.list_files(
+        session_id=session_id, collection_id=collection_id, conversion=conversion, limit=limit
+    )
 
 
 @router.get("/files/{file_id}", response_model=FileInfo)
@@ -35,6 +48,23 @@ async def get_file(file_id: str, state: State) -> FileInfo:
     if found is None:
         raise _unknown_file(file_id)
     return found
+
+
+@router.put("/files/{file_id}/conversion", response_model=FileInfo)
+async def set_conversion(file_id: str, body: ConversionUpdate, state: State) -> FileInfo:
+    """Record the analysis side's conversion of the file (converted, failed, skipped)."""
+    if body.state == ConversionState.CONVERTED and body.trace_prefix is None:
+        raise Invalid("trace_prefix: required when state is 'converted' (traces/<sha256>/)")
+    found = state.db.get_file(file_id)
+    if found is None:
+        raise _unknown_file(file_id)
+    if body.trace_prefix is not None and body.trace_prefix != f"traces/{found.sha256}/":
+        raise Invalid(
+            f"trace_prefix: {body.trace_prefix!r} is not this file's (traces/{found.sha256}/)"
+        )
+    updated = state.db.set_conversion(file_id, body, time.time())
+    assert updated is not None
+    return updated
 
 
 @router.get("/files/{file_id}/download", response_model=DownloadLink)

@@ -86,7 +86,7 @@ def test_nsys_2022_report_names_find_the_recipe(alias: str, name: str) -> None:
     assert get_recipe(alias).name == name
 
 
-def test_dask_futures_is_nsys_spelling_of_dask_mode(fixtures_dir: Path, tmp_path: Path) -> None:
+def test_dask_is_an_old_spelling_of_dask_futures(fixtures_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(RecipeArgError, match="--mode 'threads'"):
         run_recipe(
             "cuda_api_sum",
@@ -94,9 +94,9 @@ def test_dask_futures_is_nsys_spelling_of_dask_mode(fixtures_dir: Path, tmp_path
             tmp_path / "x",
             mode="threads",
         )
-    from nsight_lab.recipe.spec import normalise_mode
+    from nsight_lab.recipe.spec import normalize_mode
 
-    assert normalise_mode("dask-futures") == "dask"
+    assert normalize_mode("dask") == "dask-futures"
 
 
 def test_recipe_without_a_data_source_fails_with_what_would_record_it(

@@ -78,7 +78,7 @@ def test_json_schema_holds_common_and_recipe_args() -> None:
     }
     assert props["unit"]["enum"] == ["ns", "us"]
     assert props["names"]["type"] == "array"
-    assert props["mode"]["enum"] == ["none", "concurrent", "dask", "dask-futures"]
+    assert props["mode"]["enum"] == ["none", "concurrent", "dask-futures"]
     assert set(schema["required"]) == {"input", "name"}
     assert schema["additionalProperties"] is False
 

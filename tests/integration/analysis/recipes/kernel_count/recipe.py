@@ -13,7 +13,8 @@ SPEC = RecipeSpec(
     name="kernel_count",
     display_name="Kernel count (test)",
     description="Counts kernels in each report.",
-    tables=("counts",),
+    tables=("kernels",),
+    columns={"kernels": ("start",)},
     notebook="counts.ipynb",
     args=(
         Arg("top", type=int, default=5, help="Rows to show.", minimum=1),

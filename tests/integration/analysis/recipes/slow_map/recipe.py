@@ -16,7 +16,8 @@ SPEC = RecipeSpec(
     name="slow_map",
     display_name="Slow map (test)",
     description="Sleeps in map_report.",
-    tables=("slept",),
+    tables=("kernels",),
+    columns={"kernels": ("start",)},
     notebook="slept.ipynb",
     args=(
         Arg("seconds", type=float, default=60.0, help="How long to sleep.", minimum=0),

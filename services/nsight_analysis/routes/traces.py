@@ -1,0 +1,66 @@
+"""Converted traces: the ingest status, and presigned URLs to one trace's files.
+
+``GET /traces/{sha256}`` is how a reader without storage credentials (the JupyterLab
+server extension's Timeline, a notebook, a Dask worker) reaches a converted trace:
+it gets the manifest and one presigned GET URL per file, then reads only the row
+groups and columns it needs with ranged GETs
+(:class:`nsight_lab.storage.ranged.UrlFiles` +
+:class:`nsight_lab.trace.converted.ConvertedTrace`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from urllib.parse import urljoin, urlsplit
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from nsight_analysis.routes import Service
+from nsight_analysis.routes.jobs import api_root
+from nsight_analysis.service import AnalysisError, NotFound
+from nsight_lab.analysis_models import IngestStatus, TraceLinks
+from nsight_lab.models import ConversionState
+from nsight_lab.storage.base import ObjectNotFound
+from nsight_lab.trace.converted import MANIFEST_FILE, trace_key
+
+router = APIRouter(tags=["traces"])
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@router.get("/ingest", response_model=IngestStatus)
+async def ingest_status(service: Service) -> IngestStatus:
+    return IngestStatus(**service.ingest.status())
+
+
+@router.get("/traces/{sha256}", response_model=TraceLinks)
+async def trace_links(sha256: str, request: Request, service: Service) -> TraceLinks:
+    """Manifest and presigned URLs of the converted trace of the report with this sha256."""
+    if not _SHA256.match(sha256):
+        raise AnalysisError("sha256: expected 64 lowercase hex digits (a file's sha256)", 422)
+    root = api_root(request)
+
+    def build() -> TraceLinks:
+        found = service.ingest.stored(sha256)
+        if found is None or found.state != ConversionState.CONVERTED:
+            why = (
+                f"it could not be converted: {found.error}"
+                if found is not None
+                else "it is not converted yet (or no report has this sha256); see GET /api/v1/ingest"
+            )
+            raise NotFound(f"no converted trace for {sha256}: {why}")
+        try:
+            with service.store.open_read(trace_key(sha256, MANIFEST_FILE)) as stream:
+                manifest = json.loads(stream.read())
+        except ObjectNotFound as exc:
+            raise NotFound(f"no converted trace for {sha256}") from exc
+        urls = {}
+        for name, url in service.ingest.urls(sha256).items():
+            urls[name] = url if urlsplit(url).scheme else urljoin(root, url.lstrip("/"))
+        expires_at = time.time() + service.settings.presign_expiry_s
+        return TraceLinks(sha256=sha256, manifest=manifest, urls=urls, expires_at=expires_at)
+
+    return await run_in_threadpool(build)
