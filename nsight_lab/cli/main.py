@@ -6,6 +6,7 @@ Profiling:  configure, session-begin, profiler-start, profiler-stop, session-end
 Workloads:  run -- CMD..., attach PID
 Analysis:   analysis list|info|run|reports ... (jobs on the services)
             recipe list|info|run (offline, on files you have)
+            compare BASE CANDIDATE (faster or slower? a CI regression gate)
 Local:      up (the services in one process), demo (the whole journey)
 """
 
@@ -17,6 +18,7 @@ import click
 
 from nsight_lab import __version__
 from nsight_lab.cli.analysis_cmd import analysis_group
+from nsight_lab.cli.compare_cmd import compare_cmd
 from nsight_lab.cli.context import CliContext
 from nsight_lab.cli.output import CliFailure
 from nsight_lab.cli.profiling import COMMANDS as PROFILING_COMMANDS
@@ -58,6 +60,7 @@ cli.add_command(demo)
 cli.add_command(run)
 cli.add_command(attach)
 cli.add_command(analysis_group, "analysis")
+cli.add_command(compare_cmd)
 
 
 def _register_recipe_group() -> None:
