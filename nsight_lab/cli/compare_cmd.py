@@ -94,9 +94,10 @@ def _table(df: pd.DataFrame, limit: int) -> Table:
         title=f"comparison (first {min(limit, len(df))} of {len(df)}; changes in %)",
         pad_edge=False,
     )
-    for col, just in (("Kind", "left"), ("Name", "left"), ("Verdict", "left"), ("Median", "right"),
-                      ("95% CI", "right"), ("Total", "right")):  # fmt: skip
-        view.add_column(col, justify=just, no_wrap=True)
+    for col in ("Kind", "Name", "Verdict"):
+        view.add_column(col, no_wrap=True)
+    for col in ("Median", "95% CI", "Total"):
+        view.add_column(col, justify="right", no_wrap=True)
     styles = {"slower": "red", "faster": "green"}
     for _, row in df.head(limit).iterrows():
         ci = (
