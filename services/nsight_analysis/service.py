@@ -31,7 +31,7 @@ from nsight_lab.storage.base import ObjectNotFound, ObjectStore, StorageError
 log = logging.getLogger("nsight_analysis")
 
 #: Common recipe arguments a job takes as its own fields (also accepted inside ``args``).
-JOB_OPTIONS = ("csv", "mode", "filter_time", "filter_nvtx")
+JOB_OPTIONS = ("csv", "mode", "filter_time", "filter_nvtx", "filter_projected_nvtx")
 #: Common arguments the scope replaces.
 SCOPE_OWNED = ("input", "output", "force_overwrite")
 
@@ -134,6 +134,7 @@ class AnalysisService:
             "mode": request.mode,
             "filter_time": request.filter_time,
             "filter_nvtx": request.filter_nvtx,
+            "filter_projected_nvtx": request.filter_projected_nvtx,
         }
         for name in JOB_OPTIONS:
             if name in raw:
@@ -147,7 +148,9 @@ class AnalysisService:
         except RecipeArgError as exc:
             raise Invalid(f"args.{exc.field}: {exc}") from exc
         try:
-            parse_filters(options["filter_time"], options["filter_nvtx"])
+            parse_filters(
+                options["filter_time"], options["filter_nvtx"], options["filter_projected_nvtx"]
+            )
         except RecipeArgError as exc:
             raise Invalid(f"{exc.field}: {exc}") from exc
         try:

@@ -153,3 +153,17 @@ def build(src: Path, dst: Path) -> Rich:
     finally:
         con.close()
     return Rich(dst, gtid, steps)
+
+
+def memory_events(db: Path) -> list[tuple[int, int, int]]:
+    """(timestamp, signed bytes, bytes in use after) of the CUDA memory events, by SQL."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        raw = con.execute(
+            "SELECT start, CASE memoryOperationType WHEN 0 THEN bytes ELSE -bytes END"
+            " FROM CUDA_GPU_MEMORY_USAGE_EVENTS ORDER BY start"
+        ).fetchall()
+    out, used = [], 0
+    for t, signed in raw:
+        used += signed
+        out.append((t, signed, used))
+    return out

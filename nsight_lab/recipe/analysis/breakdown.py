@@ -18,7 +18,7 @@ their definitions over the trace model, so they hold for Kineto and nsys alike:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,13 @@ def _union(frame: pd.DataFrame) -> intervals.Union:
     return intervals.union(frame["start"].to_numpy(), frame["end"].to_numpy())
 
 
+def _per_device(ops: pd.DataFrame) -> Iterator[tuple[object, object, pd.DataFrame, np.ndarray]]:
+    """(pid, device, its operations, their kinds) for every process and device."""
+    kinds = kernel_kinds(ops)
+    for (pid, device), grp in ops.groupby(["pid", "device_id"], sort=True):
+        yield pid, device, grp, kinds[ops.index.get_indexer(grp.index)]
+
+
 TEMPORAL_COLUMNS = [
     "PID",
     "Device ID",
@@ -63,9 +70,7 @@ TEMPORAL_COLUMNS = [
 def temporal(ops: pd.DataFrame) -> pd.DataFrame:
     """Per process and device: compute, communication, memory and idle time of its span."""
     rows = []
-    kinds = kernel_kinds(ops)
-    for (pid, device), grp in ops.groupby(["pid", "device_id"], sort=True):
-        k = kinds[ops.index.get_indexer(grp.index)]
+    for pid, device, grp, k in _per_device(ops):
         compute = _union(grp[k == COMPUTE]).total
         with_comm = _union(grp[k != MEMORY]).total
         busy = _union(grp).total
@@ -187,9 +192,7 @@ OVERLAP_COLUMNS = [
 def comm_comp_overlap(ops: pd.DataFrame) -> pd.DataFrame:
     """Per process and device: communication time, and how much of it compute overlaps."""
     rows = []
-    kinds = kernel_kinds(ops)
-    for (pid, device), grp in ops.groupby(["pid", "device_id"], sort=True):
-        k = kinds[ops.index.get_indexer(grp.index)]
+    for pid, device, grp, k in _per_device(ops):
         comm = _union(grp[k == COMMUNICATION])
         comp = _union(grp[k == COMPUTE])
         either = intervals.union(np.r_[comm.starts, comp.starts], np.r_[comm.ends, comp.ends])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,19 +9,13 @@ import pytest
 from nsight_lab.recipe import RecipeInputError, run_recipe
 from tests.recipes.conftest import ALEXNET, CLOVERLEAF
 from tests.recipes.kineto_memory import add_memory_events
-from tests.recipes.rich_export import Rich
+from tests.recipes.rich_export import Rich, memory_events
 
 
 def test_nsys_usage_is_the_running_sum_of_the_events(rich: Rich, tmp_path: Path) -> None:
-    with sqlite3.connect(f"file:{rich.path}?mode=ro", uri=True) as con:
-        events = con.execute(
-            "SELECT start, CASE memoryOperationType WHEN 0 THEN bytes ELSE -bytes END"
-            " FROM CUDA_GPU_MEMORY_USAGE_EVENTS ORDER BY start"
-        ).fetchall()
-    running, level = [], 0
-    for _, signed in events:
-        level += signed
-        running.append(level)
+    rows = memory_events(rich.path)
+    events = [(t, signed) for t, signed, _ in rows]
+    running = [used for _, _, used in rows]
     result = run_recipe("gpu_vram_usage_trace", [rich.path], tmp_path / "o", notebook=False)
     trace = result.tables["trace"]
     assert trace["Timestamp (ns)"].to_pylist() == [t for t, _ in events]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from nsight_lab.recipe import run_recipe
 from tests.recipes.conftest import ALEXNET
 from tests.recipes.kineto_memory import add_memory_events
-from tests.recipes.rich_export import Rich
+from tests.recipes.rich_export import Rich, memory_events
 
 
 def expected_bins(events: list[tuple[int, int, int]], bins: int) -> list[tuple[int, int, int, int]]:
@@ -36,15 +35,7 @@ def expected_bins(events: list[tuple[int, int, int]], bins: int) -> list[tuple[i
 
 
 def test_nsys_bins_match_a_walk_over_the_sql_rows(rich: Rich, tmp_path: Path) -> None:
-    with sqlite3.connect(f"file:{rich.path}?mode=ro", uri=True) as con:
-        raw = con.execute(
-            "SELECT start, CASE memoryOperationType WHEN 0 THEN bytes ELSE -bytes END"
-            " FROM CUDA_GPU_MEMORY_USAGE_EVENTS ORDER BY start"
-        ).fetchall()
-    events, used = [], 0
-    for t, signed in raw:
-        used += signed
-        events.append((t, signed, used))
+    events = memory_events(rich.path)
     bins = 16
     result = run_recipe(
         "memory_timeline", [rich.path], tmp_path / "o", args={"bins": bins}, notebook=False
