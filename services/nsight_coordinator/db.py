@@ -883,6 +883,20 @@ class Database(SQLiteFile):
         with self.transaction() as conn:
             conn.execute("UPDATE uploads SET state=? WHERE upload_id=?", (state, upload_id))
 
+    def claim_upload(self, upload_id: str, from_state: str, to_state: str) -> bool:
+        """Move an upload from one state to another only if it is still in the first.
+
+        Aborting claims the upload before it deletes the object, so a retried request
+        that arrives while a slow delete is still running gets a fresh upload (and key)
+        instead of reusing the one whose object is about to disappear.
+        """
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE uploads SET state=? WHERE upload_id=? AND state=?",
+                (to_state, upload_id, from_state),
+            )
+            return cursor.rowcount == 1
+
     def register_file(self, upload: UploadRow, now: float) -> FileInfo:
         """Record a verified upload as a file, once; the agent's part becomes UPLOADED."""
         with self.transaction() as conn:

@@ -10,8 +10,10 @@ once however often the agent retries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -121,18 +123,25 @@ async def request_upload(body: UploadRequest, request: Request, state: State) ->
     return await run_in_threadpool(_plan, state, request, upload)
 
 
-@router.post("/uploads/{upload_id}/complete", response_model=FileInfo, status_code=201)
-async def complete_upload(upload_id: str, body: UploadComplete, state: State) -> FileInfo:
-    """Assemble (multipart), verify size and SHA-256, register the file once."""
+@contextlib.asynccontextmanager
+async def _exclusive(state: CoordinatorState, upload_id: str) -> AsyncIterator[None]:
+    """One completion or abort at a time per upload, so they never interleave."""
     lock = state.upload_locks.setdefault(upload_id, asyncio.Lock())
     try:
         async with lock:
-            return await _complete(upload_id, body, state)
+            yield
     finally:
-        # A caller arriving after this may make a fresh lock; it then finds the upload
-        # COMPLETED (or FAILED) in the database, and files are unique per upload anyway.
+        # A caller arriving after this may make a fresh lock; it then finds the upload's
+        # final state in the database, and files are unique per upload anyway.
         if not lock.locked():
             state.upload_locks.pop(upload_id, None)
+
+
+@router.post("/uploads/{upload_id}/complete", response_model=FileInfo, status_code=201)
+async def complete_upload(upload_id: str, body: UploadComplete, state: State) -> FileInfo:
+    """Assemble (multipart), verify size and SHA-256, register the file once."""
+    async with _exclusive(state, upload_id):
+        return await _complete(upload_id, body, state)
 
 
 async def _complete(upload_id: str, body: UploadComplete, state: State) -> FileInfo:
@@ -176,17 +185,25 @@ async def _complete(upload_id: str, body: UploadComplete, state: State) -> FileI
 
 @router.delete("/uploads/{upload_id}", status_code=204)
 async def abort_upload(upload_id: str, state: State) -> Response:
-    upload = state.db.get_upload(upload_id)
-    if upload is None:
-        raise _unknown_upload(upload_id)
-    if upload.state == UploadState.COMPLETED:
-        raise Conflict(
-            f"upload {upload_id!r} is already completed and registered; it cannot be aborted"
-        )
-    if upload.state == UploadState.PENDING:
-        if upload.method == MULTIPART and upload.store_upload_id:
-            await run_in_threadpool(state.store.abort_multipart, upload.key, upload.store_upload_id)
-        else:
-            await run_in_threadpool(state.store.delete, upload.key)
-        state.db.set_upload_state(upload_id, UploadState.ABORTED)
+    """Abort a pending upload: claim it first, then free its object.
+
+    The claim comes before the (possibly slow) delete, so a retried upload request
+    arriving meanwhile gets a fresh upload and key rather than this one, whose object
+    is about to go; the object of a registered file is never deleted.
+    """
+    async with _exclusive(state, upload_id):
+        upload = state.db.get_upload(upload_id)
+        if upload is None:
+            raise _unknown_upload(upload_id)
+        if upload.state == UploadState.COMPLETED:
+            raise Conflict(
+                f"upload {upload_id!r} is already completed and registered; it cannot be aborted"
+            )
+        if state.db.claim_upload(upload_id, UploadState.PENDING, UploadState.ABORTED):
+            if upload.method == MULTIPART and upload.store_upload_id:
+                await run_in_threadpool(
+                    state.store.abort_multipart, upload.key, upload.store_upload_id
+                )
+            else:
+                await run_in_threadpool(state.store.delete, upload.key)
     return Response(status_code=204)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,3 +255,52 @@ def test_part_is_uploaded_only_once_every_announced_file_is_stored(api: httpx.Cl
     upload("annotations.ranges.jsonl", b"{}\n")
     part = api.get(f"collections/{cid}").json()["participants"][0]
     assert part["state"] == "UPLOADED"
+
+
+class SlowDeleteStore(LocalStore):
+    """A real LocalStore whose deletes wait for the test, as S3 does while it is away."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.delete_may_finish = threading.Event()
+        self.delete_started = threading.Event()
+
+    def delete(self, key: str) -> None:
+        self.delete_started.set()
+        assert self.delete_may_finish.wait(20), "the test never released the delete"
+        super().delete(key)
+
+
+@pytest.fixture
+def slow_store(tmp_path: Path) -> SlowDeleteStore:
+    return SlowDeleteStore(tmp_path / "objects", b"coordinator-test-signing-key-0123")
+
+
+def test_a_retry_during_a_slow_abort_gets_a_new_object_and_the_report_survives(
+    tmp_path: Path, slow_store: SlowDeleteStore
+) -> None:
+    """An agent whose abort timed out retries at once; the late delete must not eat its report."""
+    settings = CoordinatorSettings(db_path=tmp_path / "c.sqlite3")
+    server = LiveCoordinator(settings, slow_store).start()
+    try:
+        with httpx.Client(base_url=server.url + "/", timeout=30) as api:
+            agent_id, _sid, cid = begin(api)
+            data = b"report bytes" * 50
+            first = ask(api, agent_id, cid, data).json()
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                abort = pool.submit(api.delete, f"uploads/{first['upload_id']}")
+                assert slow_store.delete_started.wait(10)
+                retry = ask(api, agent_id, cid, data).json()
+                assert retry["upload_id"] != first["upload_id"]
+                assert retry["key"] != first["key"]
+                api.put(retry["url"], content=data).raise_for_status()
+                done = api.post(f"uploads/{retry['upload_id']}/complete", json={})
+                assert done.status_code == 201
+                slow_store.delete_may_finish.set()
+                assert abort.result(timeout=20).status_code == 204
+            link = api.get(f"files/{done.json()['file_id']}/download").json()
+            assert api.get(link["url"]).content == data
+            assert api.post(f"uploads/{first['upload_id']}/complete", json={}).status_code == 409
+    finally:
+        slow_store.delete_may_finish.set()
+        server.stop()
