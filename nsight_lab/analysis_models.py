@@ -149,6 +149,8 @@ class IngestStatus(_Model):
     skipped: int = 0
     #: Why the last poll of the coordinator failed, if it did.
     last_error: str | None = None
+    #: The latest conversion: key, sha256, ok, seconds, peak_rss_mb (of its process), rows.
+    last_conversion: dict[str, Any] | None = None
 
 
 class TraceLinks(_Model):

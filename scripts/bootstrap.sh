@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what nsight-lab needs on a fresh machine. Idempotent: reruns are quick.
 #   bash scripts/bootstrap.sh          # the package and its runtime dependencies
-#   bash scripts/bootstrap.sh --dev    # + test/lint tools, JupyterLab, the MinIO server, a Jupyter
+#   bash scripts/bootstrap.sh --dev    # + test/lint tools, JupyterLab, Dask, the MinIO server, a Jupyter
 #                                      # kernel, Chromium, and the lab extension built and linked
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 extras="."
-[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab]"
+[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab,dask]"
 echo "== installing nsight-lab ($extras)"
 "$PY" -m pip install --quiet --disable-pip-version-check -e "$extras"
 # papermill executes recipe notebooks on the "python3" kernel of this interpreter.

@@ -2,15 +2,16 @@
 
 Importers emit record batches as they read, never whole tables, so the same importer
 serves ``load_trace`` (batches gathered into a :class:`Trace`) and ``convert_trace``
-(batches written to Parquet as they come, so memory stays bounded by the batch size
-whatever the report size).
+(batches sorted by time a bounded window at a time and written to Parquet, so memory
+stays bounded by that window whatever the report size).
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -90,70 +91,47 @@ def _parquet_options(schema: pa.Schema) -> dict[str, object]:
     }
 
 
-class ParquetSink:
-    """Writes ``<table>.parquet`` incrementally; every table file exists after :meth:`close`.
+class _WriterThread:
+    """Encodes and writes Parquet on a thread of its own, at most ``depth`` jobs behind.
 
-    Encoding and compressing happen on a writer thread (pyarrow releases the GIL
-    while it writes), so on a 2-core machine the importer reads the next batch while
-    the previous one is written. At most ``queue_batches`` batches wait, which bounds
-    the memory held on the writer's behalf.
+    pyarrow releases the GIL while it encodes and compresses, so on a 2-core machine
+    the importer reads the next batch while the last one is written; the bounded
+    queue bounds the memory held on the writer's behalf. An error on the thread is
+    raised in the importer's thread at its next call.
     """
 
-    def __init__(self, folder: str | Path, *, queue_batches: int = 2) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._writers: dict[str, pq.ParquetWriter] = {}
-        self._queue: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(queue_batches)
+    def __init__(self, depth: int = 2) -> None:
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._write_loop, name="parquet-sink", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="parquet-writer", daemon=True)
         self._thread.start()
 
-    def add(self, name: str, rows: pa.Table | pa.RecordBatch) -> None:
-        self._raise_if_failed()
-        if not rows.num_rows:
-            return
-        self._queue.put((name, _as_table(name, rows)))
-
-    def _write_loop(self) -> None:
+    def _loop(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            job = self._queue.get()
+            if job is None:
                 return
             if self._error is not None:
-                continue  # drain without writing: the importer learns of it on its next add
-            name, table = item
+                continue  # drain without writing: the importer learns of it on its next call
             try:
-                writer = self._writers.get(name)
-                if writer is None:
-                    schema = TABLES[name]
-                    path = self.folder / f"{name}.parquet"
-                    writer = pq.ParquetWriter(path, schema, **_parquet_options(schema))
-                    self._writers[name] = writer
-                writer.write_table(table)
-            except BaseException as exc:  # re-raised in the importer's thread
+                job()
+            except BaseException as exc:
                 self._error = exc
 
-    def _raise_if_failed(self) -> None:
+    def check(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def close(self) -> None:
-        """Finish writing; raises the writer's error, if it had one."""
-        if self._closed:
-            return
-        self._closed = True
+    def submit(self, job: Callable[[], None]) -> None:
+        self.check()
+        self._queue.put(job)
+
+    def drain(self) -> None:
+        """Wait for every job submitted; raise the first error one of them had."""
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        written = set(self._writers)
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
-        self._raise_if_failed()
-        for name, schema in TABLES.items():
-            if name not in written:
-                pq.write_table(schema.empty_table(), self.folder / f"{name}.parquet")
+        self.check()
 
 
 # --------------------------------------------------------------------------- sorted
@@ -194,9 +172,8 @@ class _Run:
         self.row_group_rows = row_group_rows
         self.last = _NO_TIME
 
-    def append(self, table: pa.Table, key: np.ndarray) -> None:
+    def append(self, table: pa.Table) -> None:
         self.writer.write_table(table, row_group_size=self.row_group_rows)
-        self.last = int(key[-1])
 
     def close(self) -> None:
         self.writer.close()
@@ -301,6 +278,7 @@ class SortedParquetSink:
         self._held_rows: dict[str, int] = {}
         self._runs: dict[str, list[_Run]] = {}
         self._plain: dict[str, pq.ParquetWriter] = {}
+        self._writer = _WriterThread(depth=1)
         self._closed = False
         #: Per table: rows written and, for timed tables, how many sorted runs they made.
         self.stats: dict[str, dict[str, int]] = {}
@@ -308,6 +286,7 @@ class SortedParquetSink:
     def add(self, name: str, rows: pa.Table | pa.RecordBatch) -> None:
         if self._closed:
             raise RuntimeError("add() after close()")
+        self._writer.check()
         if not rows.num_rows:
             return
         table = _as_table(name, rows)
@@ -319,7 +298,7 @@ class SortedParquetSink:
                     self.folder / f"{name}.parquet", schema, **_parquet_options(schema)
                 )
                 self._plain[name] = writer
-            writer.write_table(table)
+            self._writer.submit(lambda: writer.write_table(table))
             self._count(name, table.num_rows)
             return
         self._held.setdefault(name, []).append(table)
@@ -342,7 +321,9 @@ class SortedParquetSink:
         if not runs or int(key[0]) < runs[-1].last:
             path = self.folder / f".{name}.run{len(runs)}.parquet"
             runs.append(_Run(path, TABLES[name], self.row_group_rows))
-        runs[-1].append(table, key)
+        run = runs[-1]
+        run.last = int(key[-1])
+        self._writer.submit(lambda: run.append(table))
         self._count(name, table.num_rows)
         self.stats[name]["runs"] = len(runs)
 
@@ -350,11 +331,14 @@ class SortedParquetSink:
         """Sort what is still held, merge runs, and make sure every table file exists."""
         if self._closed:
             return
-        self._closed = True
-        for writer in self._plain.values():
-            writer.close()
         for name in list(self._held):
             self._spill(name)
+        self._closed = True
+        try:
+            self._writer.drain()
+        finally:
+            for writer in self._plain.values():
+                writer.close()
         for name, runs in self._runs.items():
             for run in runs:
                 run.close()
@@ -375,6 +359,8 @@ class SortedParquetSink:
     def abort(self) -> None:
         """Stop and remove the run files (after an importer failed)."""
         self._closed = True
+        with contextlib.suppress(BaseException):
+            self._writer.drain()
         for writer in self._plain.values():
             writer.close()
         for runs in self._runs.values():

@@ -91,6 +91,8 @@ class Ingester:
         self.scopes = scopes
         self.counts = IngestCounts()
         self.last_error: str | None = None
+        #: The latest conversion run: key, state, seconds, peak RSS of its process.
+        self.last_conversion: dict[str, Any] | None = None
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._stopping = threading.Event()
@@ -125,6 +127,7 @@ class Ingester:
             "poll_s": self.settings.ingest_poll_s,
             **self.counts.__dict__,
             "last_error": self.last_error,
+            "last_conversion": self.last_conversion,
         }
 
     def _loop(self) -> None:
@@ -237,6 +240,14 @@ class Ingester:
             # once its manifest exists, and the manifest is written last.
             target = self._local_path(trace_prefix(sha).rstrip("/")) or scratch / "trace"
             answer = self._run_child(source, target, file)
+            self.last_conversion = {
+                "key": file.key,
+                "sha256": sha,
+                "ok": bool(answer.get("ok")),
+                "seconds": answer.get("seconds"),
+                "peak_rss_mb": answer.get("peak_rss_mb"),
+                "rows": answer.get("tables"),
+            }
             if answer.get("ok"):
                 if self._local_path(file.key) is None:
                     self._upload(sha, target)

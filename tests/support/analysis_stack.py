@@ -7,7 +7,6 @@ The process can be killed and restarted on the same data to test persistence.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from nsight_lab.agent.transfer import sha256_file, upload_parts
 from tests.support.stack import UpServer
 
 
@@ -86,7 +86,7 @@ def upload_reports(
         collection = call("POST", "profiler/start", json={"tag": tag})
         keys = []
         for path in files:
-            data = path.read_bytes()
+            digest, size = sha256_file(path)
             plan = call(
                 "POST",
                 "uploads",
@@ -94,15 +94,23 @@ def upload_reports(
                     "agent_id": agent["agent_id"],
                     "collection_id": collection["collection_id"],
                     "filename": path.name,
-                    "size": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "size": size,
+                    "sha256": digest,
                     "kind": "sqlite" if path.name.endswith(".sqlite") else "report",
                 },
             )
-            assert plan["method"] == "single", plan
-            put = http.put(urljoin(coordinator_url, plan["url"]), content=data)
-            assert put.status_code < 300, put.text
-            info = call("POST", f"uploads/{plan['upload_id']}/complete", json={"parts": []})
+            parts: list[dict[str, Any]] = []
+            if plan["method"] == "single":
+                with path.open("rb") as body:
+                    put = http.put(urljoin(coordinator_url, plan["url"]), content=body)
+                assert put.status_code < 300, put.text
+            else:  # big reports go up in presigned parts, as the agent sends them
+                urls = [
+                    (p["part_number"], urljoin(coordinator_url, p["url"])) for p in plan["parts"]
+                ]
+                etags = upload_parts(urls, path, plan["part_size"])
+                parts = [{"part_number": n, "etag": etag} for n, etag in etags]
+            info = call("POST", f"uploads/{plan['upload_id']}/complete", json={"parts": parts})
             keys.append(info["key"])
         # The collection completes by itself once its only participant uploaded;
         # stop it only if it still runs (e.g. nothing was uploaded).

@@ -153,23 +153,6 @@ def test_concurrent_mode_equals_serial_and_keeps_input_order(kineto: Path, tmp_p
     assert parallel.tables["rank_stats"].equals(serial.tables["rank_stats"])
 
 
-def test_dask_mode_without_dask_says_how_to_install(sqlite: Path, tmp_path: Path) -> None:
-    if _has_dask():
-        pytest.skip("dask is installed here, so the missing-extra error cannot happen")
-    from nsight_lab.recipe import MissingExtraError
-
-    with pytest.raises(MissingExtraError, match=r"nsight-lab\[dask\]"):
-        run_recipe("cuda_api_sum", [sqlite], tmp_path / "o", mode="dask", notebook=False)
-
-
-def _has_dask() -> bool:
-    try:
-        import dask.distributed  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.slow
 def test_notebook_and_html_with_an_embedded_plot(sqlite: Path, tmp_path: Path) -> None:
     result = run_recipe("cuda_gpu_kern_sum", [sqlite], tmp_path / "o")

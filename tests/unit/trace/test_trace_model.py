@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from nsight_lab.trace import TABLES, Trace, TraceMetadata, convert_trace, load_trace
-from nsight_lab.trace.sink import ParquetSink
+from nsight_lab.trace.sink import SortedParquetSink
 from tests.unit.trace.conftest import NSYS_FIXTURE
 
 
@@ -47,15 +47,16 @@ def test_convert_streams_into_the_same_files(fixtures_dir: Path, tmp_path: Path)
         assert converted.table(name).to_pylist() == direct.table(name).to_pylist(), name
 
 
-def test_parquet_sink_writes_every_batch_in_order(tmp_path: Path) -> None:
-    """Batches go through a writer thread; all of them land, in the order added."""
-    sink = ParquetSink(tmp_path / "out", queue_batches=1)
+def test_sorted_sink_writes_every_batch_through_its_writer_thread(tmp_path: Path) -> None:
+    sink = SortedParquetSink(tmp_path / "out", run_rows=10)
     for first in range(0, 50, 10):
         sink.add("api", pa.table({"start": list(range(first, first + 10))}))
+    sink.add("threads", pa.table({"pid": [1], "tid": [2]}))
     sink.close()
     sink.close()  # a second close changes nothing
     out = tmp_path / "out"
     assert pq.read_table(out / "api.parquet").column("start").to_pylist() == list(range(50))
+    assert pq.read_table(out / "threads.parquet").column("tid").to_pylist() == [2]
     assert pq.read_table(out / "kernels.parquet").schema.equals(TABLES["kernels"])
     assert pq.read_table(out / "kernels.parquet").num_rows == 0  # untouched: written empty
     assert pq.ParquetFile(out / "api.parquet").metadata.row_group(0).column(0).compression in (
@@ -64,12 +65,12 @@ def test_parquet_sink_writes_every_batch_in_order(tmp_path: Path) -> None:
     )
 
 
-def test_parquet_sink_reports_a_failed_write(tmp_path: Path) -> None:
+def test_sorted_sink_reports_a_failed_write(tmp_path: Path) -> None:
     """An error on the writer thread reaches the importer, not a log line."""
-    sink = ParquetSink(tmp_path / "out")
-    (tmp_path / "out" / "api.parquet").mkdir()  # the writer cannot create its file
-    sink.add("api", pa.table({"start": [1]}))
+    sink = SortedParquetSink(tmp_path / "out")
+    (tmp_path / "out" / "threads.parquet").mkdir()  # the writer cannot create its file
     with pytest.raises(OSError):
+        sink.add("threads", pa.table({"pid": [1]}))
         sink.close()
 
 
