@@ -122,7 +122,7 @@ def list_cmd(ctx: click.Context, output: str | None) -> None:
     table.add_column("Name", style="cyan", no_wrap=True)
     table.add_column("Description")
     for r in good:
-        note = "" if r.spec.runnable else " [dim](input not recorded by supported sources)[/]"
+        note = "" if r.spec.runnable else " [dim](no source here: see info)[/]"
         table.add_row(escape(r.name), escape(r.spec.display_name) + note)
     _console.print(table)
     for e in bad:

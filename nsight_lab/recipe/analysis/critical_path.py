@@ -160,24 +160,35 @@ def _gpu(tables: Mapping[str, pa.Table], cpu: _Cpu, api: pa.Table) -> _Gpu:
     )
 
 
-def _host_labels(ranges: pa.Table) -> pd.DataFrame:
-    """CPU ops and annotations that can name host time, innermost last per thread."""
-    if ranges.num_rows == 0:
-        return pd.DataFrame(columns=["pid", "tid", "start", "end", "name"])
-    df = pd.DataFrame(
-        {c: _column(ranges, c) for c in ("pid", "tid", "start", "end", "name", "kind")}
-    )
-    df = df[(df["kind"] != "mark") & df["end"].notna() & df["pid"].notna()]
-    return df.sort_values(["pid", "tid", "start", "end"], ascending=[True, True, True, False])
+class _HostLabels:
+    """CPU ops and annotations per thread, to name host time by what encloses it."""
 
+    def __init__(self, ranges: pa.Table) -> None:
+        self.by_thread: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        if ranges.num_rows == 0:
+            return
+        df = pd.DataFrame(
+            {c: _column(ranges, c) for c in ("pid", "tid", "start", "end", "name", "kind")}
+        )
+        df = df[(df["kind"] != "mark") & df["end"].notna() & df["pid"].notna() & df["tid"].notna()]
+        # Longest first at equal starts, so the last enclosing one found is the innermost.
+        df = df.sort_values(["pid", "tid", "start", "end"], ascending=[True, True, True, False])
+        for key, grp in df.groupby(["pid", "tid"], sort=False):
+            pid, tid = (int(k) for k in key)  # type: ignore[call-overload]
+            self.by_thread[(pid, tid)] = (
+                grp["start"].to_numpy(dtype=np.int64),
+                grp["end"].to_numpy(dtype=np.int64),
+                grp["name"].to_numpy(dtype=object),
+            )
 
-def _label(labels: pd.DataFrame, pid: int, tid: int, lo: int, hi: int) -> str:
-    """The innermost range on (pid, tid) enclosing [lo, hi], or "host code"."""
-    mine = labels[(labels["pid"] == pid) & (labels["tid"] == tid)]
-    inside = mine[(mine["start"] <= lo) & (mine["end"] >= hi)]
-    if inside.empty:
-        return "host code"
-    return str(inside.iloc[-1]["name"])
+    def label(self, pid: int, tid: int, lo: int, hi: int) -> str:
+        """The innermost range on (pid, tid) enclosing [lo, hi], or "host code"."""
+        found = self.by_thread.get((pid, tid))
+        if found is None:
+            return "host code"
+        starts, ends, names = found
+        inside = np.flatnonzero((starts <= lo) & (ends >= hi))
+        return str(names[inside[-1]]) if len(inside) else "host code"
 
 
 def critical_path(tables: Mapping[str, pa.Table]) -> pd.DataFrame:
@@ -185,7 +196,7 @@ def critical_path(tables: Mapping[str, pa.Table]) -> pd.DataFrame:
     api = tables["api"].filter(pc.is_valid(tables["api"]["start"]))
     cpu = _cpu(tables)
     gpu = _gpu(tables, cpu, api)
-    labels = _host_labels(tables["ranges"])
+    labels = _HostLabels(tables["ranges"])
     if len(cpu.start) == 0 and len(gpu.start) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in PATH_COLUMNS})
     gpu_by_pid: dict[int, np.ndarray] = {}
@@ -251,10 +262,12 @@ def critical_path(tables: Mapping[str, pa.Table]) -> pd.DataFrame:
                 continue
         add("launch" if cpu.launches[node] else "api", s, x, str(cpu.name[node]), edge, lane)
         q = int(cpu.prev[node])
-        if q < 0 or cpu.end[q] > s:
+        while q >= 0 and cpu.end[q] > s:  # an enclosing call (a driver call inside a runtime one)
+            q = int(cpu.prev[q])
+        if q < 0:
             break
         gap_lo = int(cpu.end[q])
-        label = _label(labels, int(cpu.pid[node]), int(cpu.tid[node]), gap_lo, s)
+        label = labels.label(int(cpu.pid[node]), int(cpu.tid[node]), gap_lo, s)
         add("cpu", gap_lo, s, label, "thread", lane)
         node, x, edge = q, gap_lo, "thread"
     segments.reverse()
