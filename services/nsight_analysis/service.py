@@ -24,6 +24,7 @@ from nsight_analysis.staging import LOG_NAME, delete_outputs
 from nsight_lab.analysis_models import JobCreate, JobInfo, JobState
 from nsight_lab.recipe.errors import RecipeArgError, RecipeLoadError, RecipeNotFoundError
 from nsight_lab.recipe.filters import parse_filters
+from nsight_lab.recipe.registry import unavailable_message
 from nsight_lab.recipe.spec import MODES, normalize_mode, validate_args
 from nsight_lab.servicekit import Conflict, Invalid, NotFound, ServiceError
 from nsight_lab.storage.base import ObjectNotFound, ObjectStore, StorageError
@@ -122,6 +123,8 @@ class AnalysisService:
             raise Invalid(f"recipe: unknown recipe {request.recipe!r}{hint}") from exc
         except RecipeLoadError as exc:
             raise Invalid(f"recipe: {exc}") from exc
+        if not recipe.spec.runnable:
+            raise Invalid(f"recipe: {unavailable_message(recipe.spec)}")
         raw = dict(request.args)
         for name in SCOPE_OWNED:
             if name in raw:

@@ -52,3 +52,10 @@ def test_a_job_keeps_the_gpu_work_of_one_range(
             (p_start, p_end),
         ).fetchone()
     assert sum(stats["Instances"].to_pylist()) == kernels > 0
+
+
+def test_a_recipe_without_a_source_is_refused_saying_what_records_it(api: httpx.Client) -> None:
+    refused = api.post("jobs", json={"recipe": "nvlink_sum", "tag": "projected"})
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith("recipe: recipe nvlink_sum cannot run")
+    assert "--gpu-metrics-devices" in refused.json()["detail"]
