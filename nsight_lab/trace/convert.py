@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -65,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--sha256", default=None)
     parser.add_argument("--filename", default=None, help="the report's own name, for the manifest")
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority")
     args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)  # background work: uploads and jobs beside it go first
     answer = convert(args.report, args.folder, sha256=args.sha256, filename=args.filename)
     answer.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
     print(json.dumps(answer), flush=True)

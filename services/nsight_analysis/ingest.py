@@ -265,6 +265,9 @@ class Ingester:
             return Conversion(ConversionState.PENDING, sha, f"storage error: {exc}")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        in_place = self._local_path(trace_prefix(sha).rstrip("/"))
+        if in_place is not None:
+            shutil.rmtree(in_place, ignore_errors=True)  # the tables it got to: of no use
         self.store.put_bytes(
             trace_key(sha, FAILED_FILE),
             json.dumps(
@@ -286,6 +289,8 @@ class Ingester:
             file.sha256,
             "--filename",
             file.filename,
+            "--nice",
+            str(self.settings.ingest_nice),
         ]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._children.add(child)

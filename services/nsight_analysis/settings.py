@@ -36,6 +36,9 @@ class AnalysisSettings(BaseSettings):
     ingest_poll_s: float = Field(2.0, gt=0)
     #: Longest one conversion may take before it is recorded as failed.
     ingest_timeout_s: float = Field(3600.0, gt=0)
+    #: CPU niceness of conversion processes: background work, so that uploads and
+    #: jobs on the same cores go first.
+    ingest_nice: int = Field(10, ge=0, le=19)
     #: Local worker processes; each keeps one Jupyter kernel warm.
     workers: int = Field(2, ge=1, le=64)
     #: Reuse a long-lived kernel per worker; False runs papermill cold for every job.

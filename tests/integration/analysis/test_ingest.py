@@ -146,3 +146,28 @@ def test_converted_traces_are_reachable_by_presigned_urls(
     assert kernels.num_rows == links["manifest"]["tables"]["kernels"]["rows"] > 0
     assert api.get(f"traces/{'0' * 64}").status_code == 404
     assert api.get("traces/not-a-sha").status_code == 422
+
+
+def test_an_nsys_report_with_its_sqlite_export_is_skipped_for_the_export(
+    api: httpx.Client, stack: AnalysisStack, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """The nsys collector uploads both files: only the export, which needs no nsys, converts."""
+    export = distinct_copy(fixture_reports(fixtures_dir)[0], tmp_path / "report.sqlite", 5000)
+    rep = tmp_path / "report.nsys-rep"
+    rep.write_bytes(b"not really an nsys-rep, and never parsed" * 10)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a file recipes do not read\n")
+    parsed = _ingest(api)["parsed"]
+    up = upload_reports(stack.coordinator_url, [export, rep, notes], tag="nsys-pair")
+    by_name = {
+        Path(f["filename"]).suffix: f["conversion"] for f in _settled(stack, up.collection_id)
+    }
+    assert by_name[".sqlite"]["state"] == "converted"
+    assert by_name[".nsys-rep"]["state"] == "skipped"
+    assert "SQLite export" in by_name[".nsys-rep"]["error"]
+    assert by_name[".txt"] == {
+        **by_name[".txt"],
+        "state": "skipped",
+        "error": "not a report recipes read",
+    }
+    assert _ingest(api)["parsed"] == parsed + 1
