@@ -38,14 +38,13 @@ from _measure import machine  # noqa: E402
 from make_fixtures import make_nsys_sqlite  # noqa: E402
 
 QUERY = """
-SELECT s.value AS name, count(*) AS n, sum(k.d) AS total, avg(k.d) AS mean,
-       min(k.d) AS lo, max(k.d) AS hi,
-       CASE WHEN count(*) > 1 THEN
-         sqrt((sum(k.d * k.d) - sum(k.d) * 1.0 * sum(k.d) / count(*)) / (count(*) - 1))
-       ELSE 0 END AS sd
-FROM (SELECT demangledName AS id, "end" - start AS d FROM CUPTI_ACTIVITY_KIND_KERNEL) k
-JOIN StringIds s ON s.id = k.id
-GROUP BY k.id
+SELECT s.value AS name, g.n, g.total, g.mean, g.lo, g.hi,
+       CASE WHEN g.n > 1 THEN sqrt((g.sq - g.total * 1.0 * g.total / g.n) / (g.n - 1)) ELSE 0 END AS sd
+FROM (SELECT demangledName AS id, count(*) AS n, sum("end" - start) AS total,
+             avg("end" - start) AS mean, min("end" - start) AS lo, max("end" - start) AS hi,
+             sum(("end" - start) * ("end" - start)) AS sq
+      FROM CUPTI_ACTIVITY_KIND_KERNEL GROUP BY demangledName) g
+JOIN StringIds s ON s.id = g.id
 """
 
 

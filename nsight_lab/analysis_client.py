@@ -22,8 +22,16 @@ from nsight_lab.analysis_models import (
     JobState,
     RecipeCatalogue,
     RecipeDetail,
+    TraceLinks,
 )
-from nsight_lab.client import ApiError, ConnectionFailed, error_detail, gateway_http
+from nsight_lab.client import (
+    ApiError,
+    ConnectionFailed,
+    api_error,
+    error_detail,
+    gateway_http,
+    storage_http,
+)
 from nsight_lab.config import CliConfig
 
 T = TypeVar("T")
@@ -64,7 +72,7 @@ class AnalysisClient:
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
         if response.status_code >= 400:
-            raise ApiError(response.status_code, error_detail(response), url)
+            raise api_error(self.config, response, url)
         return response
 
     def _get(self, path: str, model: Any, **params: Any) -> Any:
@@ -72,6 +80,10 @@ class AnalysisClient:
         return TypeAdapter(model).validate_python(self._request("GET", path, params=clean).json())
 
     # --- catalogue ------------------------------------------------------------------
+
+    def trace_links(self, sha256: str) -> TraceLinks:
+        """Presigned URLs of a report's converted trace (404 while it is not converted)."""
+        return TraceLinks.model_validate(self._request("GET", f"traces/{sha256}").json())
 
     def recipes(self) -> RecipeCatalogue:
         return RecipeCatalogue.model_validate(self._request("GET", "recipes").json())
@@ -136,7 +148,7 @@ class AnalysisClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(response.status_code, error_detail(response), url)
+                    raise api_error(self.config, response, url)
                 yield from response.iter_text()
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
@@ -148,9 +160,10 @@ class AnalysisClient:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         try:
-            with httpx.stream(
-                "GET", output.url, timeout=60.0, verify=self.config.ca_cert or True
-            ) as response:
+            with (
+                storage_http(self.config, timeout=60.0) as http,
+                http.stream("GET", output.url) as response,
+            ):
                 if response.status_code >= 400:
                     response.read()
                     raise ApiError(response.status_code, error_detail(response), output.url)

@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from nsight_lab.auth.credentials import gateway_auth, unauthorized_advice
 from nsight_lab.config import CliConfig
 from nsight_lab.models import (
     AgentInfo,
@@ -25,6 +26,7 @@ from nsight_lab.models import (
     CollectionState,
     DownloadLink,
     FileInfo,
+    ProfilePreset,
     ProfilerStart,
     ProfilerStop,
     SessionBegin,
@@ -45,6 +47,10 @@ class ApiError(RuntimeError):
         self.status = status
         self.detail = detail
         self.url = url
+
+
+class AuthRequired(ApiError):
+    """The gateway answered 401; ``detail`` says which command logs in again."""
 
 
 class ConnectionFailed(RuntimeError):
@@ -75,13 +81,28 @@ def error_detail(response: httpx.Response) -> str:
 def gateway_http(
     config: CliConfig, *, timeout: float, agent: str = "nsight-lab-cli"
 ) -> httpx.Client:
-    """An HTTP client for the gateway: the configured key as a Bearer token, its CA bundle."""
-    headers = {"User-Agent": agent}
-    if key := config.api_key():
-        headers["Authorization"] = f"Bearer {key}"
+    """An HTTP client for the gateway: the configured credential, its CA bundle."""
     return httpx.Client(
-        headers=headers, timeout=timeout, verify=config.ca_cert or True, follow_redirects=True
+        headers={"User-Agent": agent},
+        auth=gateway_auth(config),
+        timeout=timeout,
+        verify=config.tls_verify(),
+        follow_redirects=True,
     )
+
+
+def storage_http(config: CliConfig, *, timeout: float) -> httpx.Client:
+    """For presigned storage URLs: they carry their own authorization, so no credential
+    of ours ever travels to object storage."""
+    return httpx.Client(timeout=timeout, verify=config.tls_verify())
+
+
+def api_error(config: CliConfig, response: httpx.Response, url: str) -> ApiError:
+    """The error for a refused request; a 401 also says how to log in again."""
+    detail = error_detail(response)
+    if response.status_code == 401:
+        return AuthRequired(401, unauthorized_advice(config, detail), url)
+    return ApiError(response.status_code, detail, url)
 
 
 class CoordinatorClient:
@@ -114,7 +135,7 @@ class CoordinatorClient:
                 "`nsight-lab configure --gw URL`."
             ) from exc
         if response.status_code >= 400:
-            raise ApiError(response.status_code, error_detail(response), url)
+            raise api_error(self.config, response, url)
         return response
 
     def _get(self, path: str, model: type[T] | Any, **params: Any) -> T:
@@ -157,9 +178,29 @@ class CoordinatorClient:
         session_id: str | None = None,
         duration_s: float | None = None,
         delay_s: float | None = None,
+        **capture: Any,
     ) -> CollectionInfo:
-        body = ProfilerStart(tag=tag, session_id=session_id, duration_s=duration_s, delay_s=delay_s)
+        """Start collecting; ``capture`` holds ProfilerStart's capture fields
+        (``options``, ``steps``, ``skip``, ``step_timeout_s``, ``max_overhead_pct``,
+        ``preset``)."""
+        body = ProfilerStart(
+            tag=tag, session_id=session_id, duration_s=duration_s, delay_s=delay_s, **capture
+        )
         return self._post("profiler/start", CollectionInfo, body)
+
+    def presets(self) -> list[ProfilePreset]:
+        return self._get("presets", list[ProfilePreset])
+
+    def preset(self, name: str) -> ProfilePreset:
+        return self._get(f"presets/{name}", ProfilePreset)
+
+    def save_preset(self, preset: ProfilePreset) -> ProfilePreset:
+        payload = preset.model_dump(mode="json", exclude_none=True, exclude={"updated_at"})
+        response = self._request("PUT", f"presets/{preset.name}", json=payload)
+        return ProfilePreset.model_validate(response.json())
+
+    def delete_preset(self, name: str) -> None:
+        self._request("DELETE", f"presets/{name}")
 
     def stop(self, tag: str, session_id: str | None = None) -> CollectionInfo:
         return self._post(
@@ -190,6 +231,9 @@ class CoordinatorClient:
         return self._get(
             "files", list[FileInfo], session_id=session_id, collection_id=collection_id
         )
+
+    def file(self, file_id: str) -> FileInfo:
+        return self._get(f"files/{file_id}", FileInfo)
 
     def download_link(self, file_id: str) -> DownloadLink:
         return self._get(f"files/{file_id}/download", DownloadLink)
@@ -242,14 +286,24 @@ class CoordinatorClient:
         partial.replace(target)
         return target
 
+    def download_url(self, url: str, target: Path) -> int:
+        """Stream a presigned URL (no credentials sent) into ``target``; its size."""
+        size = 0
+        with self._stream(urljoin(self.base_url, url)) as response, target.open("wb") as out:
+            for chunk in response.iter_bytes(1024 * 1024):
+                out.write(chunk)
+                size += len(chunk)
+        return size
+
     @contextmanager
     def _stream(self, url: str) -> Iterator[httpx.Response]:
         # Presigned URLs carry their own authorization; never forward our bearer token
         # to object storage.
         try:
-            with httpx.stream(
-                "GET", url, timeout=60.0, verify=self.config.ca_cert or True
-            ) as response:
+            with (
+                storage_http(self.config, timeout=60.0) as http,
+                http.stream("GET", url) as response,
+            ):
                 if response.status_code >= 400:
                     response.read()
                     raise ApiError(response.status_code, error_detail(response), url)

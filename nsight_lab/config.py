@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import stat
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from nsight_lab.models import DEFAULT_TAG
 
@@ -26,6 +27,11 @@ class ConfigError(RuntimeError):
     """The configuration file is missing, unreadable or unsafe; the message says what to do."""
 
 
+#: The guide's names of the two OAuth2 logins, and the older spellings kept as aliases.
+OAUTH_FLOWS = ("code", "device")
+OAUTH_FLOW_ALIASES = {"authorization_code": "code", "device_code": "device"}
+
+
 class AuthSettings(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -35,6 +41,25 @@ class AuthSettings(BaseModel):
     oauth_flow_type: str | None = None
     authorization_endpoint: str | None = None
     token_endpoint: str | None = None
+    #: Scopes asked for at login (default: openid offline_access).
+    scopes: list[str] | None = None
+    #: The API's identifier at the IdP, when it needs one to mint tokens for the gateway
+    #: (sent as the ``resource`` and ``audience`` parameters).
+    audience: str | None = None
+
+    @field_validator("oauth_flow_type")
+    @classmethod
+    def _known_flow(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = OAUTH_FLOW_ALIASES.get(value, value)
+        if value not in OAUTH_FLOWS:
+            raise ValueError(f"oauth_flow_type must be one of {', '.join(OAUTH_FLOWS)}")
+        return value
+
+    @property
+    def flow(self) -> str:
+        return self.oauth_flow_type or "code"
 
 
 class CliConfig(BaseModel):
@@ -45,6 +70,30 @@ class CliConfig(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     #: CA bundle for a gateway with a self-signed certificate.
     ca_cert: str | None = None
+    #: The file this config was read from (tokens from ``login`` are kept beside it).
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_path(self) -> Path | None:
+        return self._source
+
+    def tls_verify(self) -> ssl.SSLContext | bool:
+        """How to check server certificates: the system's CAs, plus ``ca_cert`` if set.
+
+        Added to, not replacing, the system store: the gateway may use a private CA while
+        the identity provider has a public certificate.
+        """
+        if not self.ca_cert:
+            return True
+        context = ssl.create_default_context()
+        try:
+            context.load_verify_locations(cafile=self.ca_cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot read the CA file {self.ca_cert} ({exc}); fix the path with "
+                "`nsight-lab configure ... --ca-file FILE`"
+            ) from exc
+        return context
 
     @property
     def coordinator_url(self) -> str:
@@ -54,9 +103,6 @@ class CliConfig(BaseModel):
     @property
     def analysis_url(self) -> str:
         return self.gw.rstrip("/") + "/analysis/api/v1/"
-
-    def api_key(self) -> str | None:
-        return os.environ.get(API_KEY_ENV) or self.auth.apikey
 
 
 def config_path() -> Path:
@@ -83,6 +129,7 @@ def load_config(path: Path | None = None) -> CliConfig:
             ) from exc
     if os.environ.get(GATEWAY_ENV):
         config = config.model_copy(update={"gw": os.environ[GATEWAY_ENV]})
+    config._source = path
     return config
 
 

@@ -8,11 +8,14 @@ The agent cannot import pydantic; it speaks the same JSON by hand, and
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nsight_lab.agent.collectors.options import OptionError, check_known
 from nsight_lab.naming import has_control_chars
 
 DEFAULT_TAG = "default"
@@ -79,6 +82,12 @@ class AgentRegistration(_Model):
     #: Set when an agent re-registers after a coordinator restart or network loss, so
     #: it keeps its identity (and its pending commands) instead of becoming a new one.
     agent_id: str | None = None
+    #: What the collector can record: ``cuda``, ``cpu``, ``python``, ``ranges``.
+    capabilities: list[str] = Field(default_factory=list, max_length=16)
+    #: Why a better collector was not available (``--collector auto``).
+    collector_note: str = Field("", max_length=2000)
+    #: What the collector checked before any start (nsys: paranoid level, TMPDIR, version).
+    preflight: list[str] = Field(default_factory=list, max_length=20)
 
 
 class AgentRegistered(_Model):
@@ -88,6 +97,9 @@ class AgentRegistered(_Model):
     #: Highest command sequence already delivered to this agent id; a re-registering
     #: agent resumes polling after it so nothing is delivered twice.
     last_acked_seq: int = 0
+    #: The coordinator's wall clock (ns since 1970) when it answered: the agent's
+    #: first clock anchor (docs/TRACE_MODEL.md, "Clock alignment").
+    server_time_ns: int | None = None
 
 
 class AgentInfo(_Model):
@@ -101,12 +113,28 @@ class AgentInfo(_Model):
     state: AgentState
     registered_at: datetime
     last_seen: datetime
+    capabilities: list[str] = []
+    collector_note: str = ""
+    preflight: list[str] = []
 
 
 # --- commands (coordinator -> agent) -------------------------------------------------
 
 
-class Command(_Model):
+class AppliedCapture(_Model):
+    """A capture as the coordinator applies it (preset merged in, options checked)."""
+
+    options: dict[str, Any] = {}
+    steps: int | None = None
+    skip: int = 0
+    #: Chosen once every agent answered a step capture's first start: the step all
+    #: agents start at (sent in the second start).
+    from_step: int | None = None
+    step_timeout_s: float | None = None
+    max_overhead_pct: float | None = None
+
+
+class Command(AppliedCapture):
     seq: int
     kind: CommandKind
     session_id: str
@@ -124,6 +152,10 @@ class CommandBatch(_Model):
 class CommandAck(_Model):
     ok: bool = True
     message: str = ""
+    #: Answer to the first start of a step capture: the next step the agent will enter,
+    #: and the median time between its recent steps (None before it has two).
+    step: int | None = Field(None, ge=0)
+    step_ns: int | None = Field(None, gt=0)
 
 
 # --- sessions and collections --------------------------------------------------------
@@ -147,11 +179,66 @@ class SessionBegin(_Model):
         return title
 
 
-class ProfilerStart(_Model):
-    tag: str = Field(DEFAULT_TAG, min_length=1, max_length=128)
-    session_id: str | None = None
+def _known_options(options: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_known(options)
+    except OptionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class CaptureSpec(_Model):
+    """How one collection records, beyond start and stop (docs/PROTOCOL.md, "Capture")."""
+
+    #: Collector options by name (``{"record_shapes": true, "rate": 250}``); each
+    #: belongs to one collector (``nsight_lab.agent.collectors.options``).
+    options: dict[str, Any] = Field(default_factory=dict)
+    #: Step-aligned capture: every agent records the same ``steps`` steps.
+    steps: int | None = Field(None, ge=1, le=100_000)
+    #: Steps to let pass after the next boundary before recording.
+    skip: int = Field(0, ge=0, le=1_000_000)
+    #: How long an agent waits for its first step before failing its part.
+    step_timeout_s: float | None = Field(None, gt=0, le=24 * 3600)
+    #: Stop early when the median step gets this much slower than before the capture.
+    max_overhead_pct: float | None = Field(None, gt=0, le=10_000)
+
+    @field_validator("options")
+    @classmethod
+    def _options_known(cls, options: dict[str, Any]) -> dict[str, Any]:
+        return _known_options(options)
+
+
+class TimedCapture(CaptureSpec):
     duration_s: float | None = Field(None, gt=0, le=7 * 24 * 3600)
     delay_s: float | None = Field(None, ge=0, le=7 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _one_way_to_stop(self) -> TimedCapture:
+        if self.steps is not None and self.duration_s is not None:
+            raise ValueError(
+                "steps and duration_s cannot be combined: a step capture stops after its steps"
+            )
+        return self
+
+
+class ProfilerStart(TimedCapture):
+    tag: str = Field(DEFAULT_TAG, min_length=1, max_length=128)
+    session_id: str | None = None
+    #: A stored preset; its values come first and this request's override them.
+    #: Unset: the tag's default preset, if one is set; ``""``: no preset at all.
+    preset: str | None = Field(None, max_length=64)
+
+
+PRESET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ProfilePreset(TimedCapture):
+    """A named capture configuration stored by the coordinator (a profile config)."""
+
+    name: str = Field(..., pattern=PRESET_NAME)
+    description: str = Field("", max_length=500)
+    #: Tags whose profiler starts use this preset unless they name another.
+    default_for_tags: list[str] = Field(default_factory=list, max_length=256)
+    updated_at: datetime | None = None
 
 
 class ProfilerStop(_Model):
@@ -167,7 +254,7 @@ class Participant(_Model):
     message: str = ""
 
 
-class CollectionInfo(_Model):
+class CollectionInfo(AppliedCapture):
     collection_id: str
     session_id: str
     index: int
@@ -177,6 +264,7 @@ class CollectionInfo(_Model):
     duration_s: float | None = None
     delay_s: float | None = None
     participants: list[Participant] = []
+    preset: str | None = None
 
 
 class SessionInfo(_Model):
@@ -211,6 +299,18 @@ class UploadRequest(_Model):
     #: How many files the agent produced for this collection in all. Its part of the
     #: collection is UPLOADED only once that many are stored.
     collection_files: int = Field(1, ge=1, le=64)
+    #: What the agent knows about the report: clock anchor, steps, overhead, warnings.
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(metadata, default=str)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
+        return metadata
+
+
+MAX_METADATA_BYTES = 64 * 1024
 
 
 class PresignedPart(_Model):
@@ -225,6 +325,9 @@ class UploadPlan(_Model):
     #: URL, then POST the ETags to ``complete``.
     method: str
     url: str | None = None
+    #: Headers the single PUT must carry (``If-None-Match: *`` on S3: a URL that
+    #: cannot replace a stored object). A 412 answer means the object is stored.
+    headers: dict[str, str] = {}
     part_size: int | None = None
     parts: list[PresignedPart] = []
     expires_at: datetime
@@ -291,6 +394,8 @@ class FileInfo(_Model):
     created_at: datetime
     #: The analysis side's conversion of this file (``ls`` and the panel show failures).
     conversion: FileConversion = FileConversion()
+    #: The agent's metadata for the report (``overhead_pct``, ``steps``, ``clock``...).
+    metadata: dict[str, Any] = {}
 
 
 class DownloadLink(_Model):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from tests.support.minio import MinioServer
+    from tests.support.oidc_provider import OidcProvider
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
@@ -45,3 +46,87 @@ def minio_server() -> Iterator[MinioServer]:
         pytest.skip(message)
     with MinioServer() as server:
         yield server
+
+
+def _host_python(find: str) -> Path:
+    from tests.support import host_envs
+
+    found, reason = getattr(host_envs, find)()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI installs it, so its absence is a build failure)")
+        pytest.skip(reason)
+    return Path(found)
+
+
+@pytest.fixture(scope="session")
+def torch_python() -> Path:
+    """A real PyTorch (CPU) interpreter apart from nsight-lab (scripts/install-torch.sh)."""
+    return _host_python("torch_python")
+
+
+@pytest.fixture(scope="session")
+def cupti_python() -> Path:
+    """A real cupti-python interpreter, on a host without a GPU (scripts/install-torch.sh)."""
+    return _host_python("cupti_python")
+
+
+@pytest.fixture(scope="session")
+def cupti_wheels() -> Path:
+    """The cupti-python wheels scripts/gpu-check.sh installs offline (scripts/install-torch.sh)."""
+    return _host_python("cupti_wheels")
+
+
+def _require_oidc_provider() -> None:
+    from tests.support.oidc_provider import oidc_provider_missing_reason
+
+    if (message := oidc_provider_missing_reason()) is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI installs it, so its absence is a build failure)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OidcProvider]:
+    """A real OpenID Connect provider (oidc-provider) on loopback for the whole session.
+
+    Default clients and users (see ``tests/support/oidc_provider.py``). Tests that change
+    lifetimes or keys start their own with ``oidc_provider_factory``.
+    """
+    from tests.support.oidc_provider import OidcProvider
+
+    _require_oidc_provider()
+    with OidcProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def oidc_provider_factory() -> Iterator[Callable[..., OidcProvider]]:
+    """``oidc_provider_factory(ttl={...}, gateway_redirect_uris=[...], tls=...)``: a
+    provider of the test's own, stopped when the test ends."""
+    from tests.support.oidc_provider import OidcProvider
+
+    _require_oidc_provider()
+    started: list[OidcProvider] = []
+
+    def make(**kwargs: Any) -> OidcProvider:
+        provider = OidcProvider(**kwargs)
+        started.append(provider)
+        return provider.__enter__()
+
+    yield make
+    for provider in started:
+        provider.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _own_spool_root(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every agent a test starts (in process or as a child) spools under a folder of its own.
+
+    Agents adopt the spool folders that dead processes left beside theirs; with the
+    machine-wide default, one test's leftovers would be uploaded by the next test's
+    agents to a coordinator that never heard of them.
+    """
+    monkeypatch.setenv("NSIGHT_LAB_SPOOL_ROOT", str(tmp_path_factory.mktemp("spool-root")))

@@ -17,6 +17,11 @@ When the ``nvtx`` package is importable the range is also pushed to NVTX (Nsight
 Systems and CUPTI see it), and when ``torch`` is already imported it is also entered
 as ``torch.profiler.record_function`` (the PyTorch profiler sees it). Neither is
 imported by us unless present: ``torch`` is never imported, ``nvtx`` only if installed.
+
+``annotate("step")`` also marks a step boundary (``nsight_lab.agent.steps``): step
+captures start and stop there, and the overhead guard times steps. Under PyTorch a
+step is recorded as ``ProfilerStep#N``, the name PyTorch's own tools read as an
+iteration.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
+
+from nsight_lab.agent.steps import STEP_NAME, STEPS
 
 log = logging.getLogger("nsight_lab.agent")
 
@@ -131,7 +138,12 @@ class RangeLog:
         return result
 
     def write_jsonl(
-        self, path: Path, start_epoch_ns: int, end_epoch_ns: int, process_name: str
+        self,
+        path: Path,
+        start_epoch_ns: int,
+        end_epoch_ns: int,
+        process_name: str,
+        metadata: dict[str, Any] | None = None,
     ) -> int:
         """Write the window as ``nsight-lab-ranges`` v1 JSON lines; returns the range count.
 
@@ -148,6 +160,8 @@ class RangeLog:
             "pid": pid,
             "process_name": process_name,
         }
+        if metadata:
+            header["nsight_lab"] = metadata
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as out:
             out.write(json.dumps(header) + "\n")
@@ -177,6 +191,8 @@ def _copy(snapshot: Callable[[], list[Any]]) -> list[Any]:
 
 #: The process-wide range log every ``annotate`` writes to.
 RANGES = RangeLog()
+#: Open ``step`` ranges: token -> (step number, start perf ns).
+_STEP_TOKENS: dict[int, tuple[int, int]] = {}
 
 # Tokens of the ranges entered by ``with``, per thread and per asyncio task.
 _STACK: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
@@ -205,7 +221,10 @@ class _Forwarders:
 
 
 def _begin(name: str, domain: str | None) -> int:
+    step = STEPS.enter() if name == STEP_NAME and domain is None else None
     token = RANGES.begin(name, domain or DEFAULT_DOMAIN)
+    if step is not None:
+        _STEP_TOKENS[token] = (step, time.perf_counter_ns())
     nvtx = _Forwarders.nvtx_module()
     if nvtx is not None:
         try:
@@ -215,7 +234,10 @@ def _begin(name: str, domain: str | None) -> int:
     torch = sys.modules.get("torch")
     if torch is not None:
         try:
-            record = torch.profiler.record_function(name)
+            # A step is entered under PyTorch's own name for iterations, which
+            # TensorBoard and HolisticTraceAnalysis read as step boundaries.
+            label = name if step is None else f"ProfilerStep#{step}"
+            record = torch.profiler.record_function(label)
             record.__enter__()
             _Forwarders.torch_ranges[token] = record
         except Exception:
@@ -225,6 +247,10 @@ def _begin(name: str, domain: str | None) -> int:
 
 def _end(token: int, domain: str | None) -> None:
     RANGES.end(token)
+    if _STEP_TOKENS:
+        step = _STEP_TOKENS.pop(token, None)
+        if step is not None:
+            STEPS.exit(step[0], time.perf_counter_ns() - step[1])
     record = _Forwarders.torch_ranges.pop(token, None)
     if record is not None:
         try:

@@ -6,7 +6,7 @@ coordinator that adds fields keeps working with older agents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,6 +19,24 @@ class AgentCommand:
     collection_index: int
     duration_s: float | None = None
     delay_s: float | None = None
+    #: Collector options by name (docs/PROTOCOL.md, "Capture options").
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Step-aligned capture: record ``steps`` steps after skipping ``skip``.
+    steps: int | None = None
+    skip: int = 0
+    #: Set on the second start of a step capture: the step every agent starts at.
+    from_step: int | None = None
+    step_timeout_s: float | None = None
+    max_overhead_pct: float | None = None
+
+
+def _optional_int(data: dict[str, Any], key: str, minimum: int = 0) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"command field {key!r} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 def _optional_float(data: dict[str, Any], key: str) -> float | None:
@@ -61,6 +79,9 @@ def parse_command(data: object) -> AgentCommand:
         raise ValueError(
             f"command {seq}: field 'collection_index' must be an integer, got {index!r}"
         )
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise ValueError(f"command {seq}: field 'options' must be an object, got {options!r}")
     return AgentCommand(
         seq=seq,
         kind=fields["kind"],
@@ -69,6 +90,12 @@ def parse_command(data: object) -> AgentCommand:
         collection_index=index,
         duration_s=_optional_float(data, "duration_s"),
         delay_s=_optional_float(data, "delay_s"),
+        options=options,
+        steps=_optional_int(data, "steps", 1),
+        skip=_optional_int(data, "skip") or 0,
+        from_step=_optional_int(data, "from_step"),
+        step_timeout_s=_optional_float(data, "step_timeout_s"),
+        max_overhead_pct=_optional_float(data, "max_overhead_pct"),
     )
 
 

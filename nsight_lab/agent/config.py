@@ -19,11 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "NSIGHT_LAB_"
-COLLECTORS = ("pyspy", "nsys", "annotations", "auto")
+COLLECTORS = ("pyspy", "nsys", "annotations", "auto", "torch", "cupti")
 DEFAULT_TAG = "default"
 #: The parent of every per-process spool folder; a new agent adopts the folders
-#: that dead processes left here.
+#: that dead processes left here. ``NSIGHT_LAB_SPOOL_ROOT`` moves it (a bigger disk,
+#: or one folder per job so that jobs never adopt each other's reports).
 DEFAULT_SPOOL_ROOT = Path("~/.cache/nsight-lab/spool")
+SPOOL_ROOT_ENV = ENV_PREFIX + "SPOOL_ROOT"
+
+
+def spool_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Where this process's spool folder goes, beside those of earlier processes."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(SPOOL_ROOT_ENV) or DEFAULT_SPOOL_ROOT).expanduser()
 
 
 class ConfigError(ValueError):
@@ -39,13 +47,13 @@ class AgentConfig:
     instance: str = ""
     process_name: str = "python"
     collector: str = "auto"
-    spool_dir: Path = field(
-        default_factory=lambda: DEFAULT_SPOOL_ROOT.expanduser() / str(os.getpid())
-    )
+    spool_dir: Path = field(default_factory=lambda: spool_root() / str(os.getpid()))
     #: True when ``spool_dir`` is the default per-pid folder: then folders of dead
     #: processes beside it are adopted and uploaded.
     adopt_orphan_spools: bool = True
     api_key: str | None = None
+    #: A file holding the bearer credential (key or token), re-read when it changes.
+    token_file: str | None = None
     log_file: str | None = None
     #: The process the collector records; the agent's own process unless attaching.
     target_pid: int = field(default_factory=os.getpid)
@@ -74,6 +82,7 @@ _STRING_KEYS = {
     "collector": "COLLECTOR",
     "spool_dir": "SPOOL_DIR",
     "api_key": "API_KEY",
+    "token_file": "TOKEN_FILE",
     "log_file": "AGENT_LOG",
     "nsys_session": "NSYS_SESSION",
     "nsys_path": "NSYS",
@@ -250,7 +259,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> AgentConfig | None:
         spool_dir = Path(raw["spool_dir"]).expanduser()
         adopt = False
     else:
-        spool_dir = DEFAULT_SPOOL_ROOT.expanduser() / str(os.getpid())
+        spool_dir = spool_root(env) / str(os.getpid())
         adopt = True
 
     tag = raw.get("tag", "").strip() or DEFAULT_TAG
@@ -266,6 +275,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> AgentConfig | None:
         spool_dir=spool_dir,
         adopt_orphan_spools=adopt,
         api_key=raw.get("api_key") or None,
+        token_file=raw.get("token_file") or None,
         log_file=raw.get("log_file") or None,
         target_pid=target_pid,
         nsys_session=raw.get("nsys_session") or None,

@@ -16,6 +16,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from nsight_lab.agent.credentials import BearerSource
+
 _BODY_LIMIT = 8 * 1024 * 1024
 _AGENT_HEADER = "nsight-lab-agent"
 
@@ -35,8 +37,8 @@ class ProtocolError(AgentHttpError):
 class HttpStatusError(AgentHttpError):
     """The coordinator answered with an error status; ``detail`` is its explanation."""
 
-    def __init__(self, method: str, url: str, status: int, detail: str) -> None:
-        super().__init__(f"{method} {url} answered {status}: {detail}")
+    def __init__(self, method: str, url: str, status: int, detail: str, hint: str = "") -> None:
+        super().__init__(f"{method} {url} answered {status}: {detail}{hint}")
         self.status = status
         self.detail = detail
 
@@ -44,12 +46,18 @@ class HttpStatusError(AgentHttpError):
 class JsonClient:
     """Calls paths relative to ``base_url`` (which ends with ``/``)."""
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        credential: BearerSource | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
         self._headers = {"Accept": "application/json", "User-Agent": _AGENT_HEADER}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        self.credential = credential or BearerSource(api_key=api_key)
         # Proxies from the environment are honoured: clusters that need one set it
         # on purpose, and NO_PROXY exempts the hosts that must be reached directly.
         self._opener = urllib.request.build_opener()
@@ -77,6 +85,8 @@ class JsonClient:
         url = self.url(path, query)
         data = None
         headers = dict(self._headers)
+        if (authorization := self.credential.header()) is not None:
+            headers["Authorization"] = authorization
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
@@ -86,7 +96,10 @@ class JsonClient:
                 status = response.status
                 raw = response.read(_BODY_LIMIT + 1)
         except urllib.error.HTTPError as exc:
-            raise HttpStatusError(method, url, exc.code, _detail(exc)) from None
+            hint = ""
+            if exc.code == 401:
+                hint = f" (the gateway refused {self.credential.describe()})"
+            raise HttpStatusError(method, url, exc.code, _detail(exc), hint) from None
         except (TimeoutError, urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TransportError(f"{method} {url}: {reason}") from None

@@ -25,11 +25,11 @@ from nsight_lab.agent.collectors.nsys import find_nsys
 from nsight_lab.agent.collectors.pyspy import PySpyCollector
 from nsight_lab.agent.config import (
     COLLECTORS,
-    DEFAULT_SPOOL_ROOT,
     AgentConfig,
     command_line,
     derive_process_name,
     normalize_url,
+    spool_root,
 )
 from nsight_lab.agent.runtime import Agent, configure_logging
 
@@ -166,6 +166,7 @@ def attach(
     instance: str | None = None,
     process_name: str | None = None,
     api_key: str | None = None,
+    token_file: str | None = None,
     spool_dir: Path | None = None,
     pyspy_path: str | None = None,
     wait: bool = True,
@@ -188,9 +189,10 @@ def attach(
         instance=instance or f"{socket.gethostname()}-{pid}",
         process_name=name,
         collector="pyspy",
-        spool_dir=spool_dir or DEFAULT_SPOOL_ROOT.expanduser() / str(os.getpid()),
+        spool_dir=spool_dir or spool_root() / str(os.getpid()),
         adopt_orphan_spools=spool_dir is None,
         api_key=api_key,
+        token_file=token_file,
         target_pid=pid,
         pyspy_path=pyspy_path,
     )

@@ -21,8 +21,9 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nsight_lab.agent.transfer import sha256_file
 
@@ -53,6 +54,9 @@ class SpoolEntry:
     #: coordinator counts a participant as uploaded only once all of them are stored,
     #: so a download that follows a completed collection never misses a late file.
     collection_files: int = 1
+    #: What the agent knows about the report (clock anchor, steps, overhead); sent
+    #: with the upload request so `ls` shows it without opening the file.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -87,6 +91,7 @@ class Spool:
         kind: str,
         agent_id: str,
         collection_files: int = 1,
+        metadata: dict[str, Any] | None = None,
     ) -> SpoolEntry:
         """Move ``source`` into a new entry (copy when it lives on another file system)."""
         self.ensure()
@@ -110,6 +115,7 @@ class Spool:
             created_at=time.time(),
             folder=self.root / entry_id,
             collection_files=collection_files,
+            metadata=dict(metadata or {}),
         )
         (staging / SIDECAR).write_text(json.dumps(entry.sidecar()), encoding="utf-8")
         os.replace(staging, entry.folder)
@@ -200,6 +206,7 @@ def _read_entry(folder: Path) -> SpoolEntry:
             created_at=float(data["created_at"]),
             folder=folder,
             collection_files=int(data.get("collection_files", 1)),
+            metadata=data["metadata"] if isinstance(data.get("metadata"), dict) else {},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SpoolError(f"{folder / SIDECAR}: missing or bad field {exc}") from exc

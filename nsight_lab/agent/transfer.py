@@ -114,10 +114,12 @@ def put_range(
     *,
     timeout: float = 60.0,
     context: ssl.SSLContext | None = None,
+    headers: dict[str, str] | None = None,
 ) -> str:
     """One PUT of ``length`` bytes of ``path`` from ``offset``; returns the ETag unquoted.
 
-    Raises :class:`TransferError` with ``retryable`` set for failures worth retrying.
+    ``headers`` are the plan's (a conditional ``If-None-Match``). Raises
+    :class:`TransferError` with ``retryable`` set for failures worth retrying.
     """
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below; opened before connecting
@@ -130,6 +132,8 @@ def put_range(
             try:
                 conn.putrequest("PUT", target, skip_host=False, skip_accept_encoding=True)
                 conn.putheader("Content-Length", str(length))
+                for name, value in (headers or {}).items():
+                    conn.putheader(name, value)
                 conn.endheaders()
                 try:
                     sent = conn.sock.sendfile(f, offset, length) if length else 0
@@ -209,11 +213,26 @@ def upload_single(
     backoff: float = 0.5,
     max_backoff: float = 20.0,
     context: ssl.SSLContext | None = None,
+    headers: dict[str, str] | None = None,
 ) -> str:
-    """PUT the whole file to one presigned URL; returns the ETag without quotes."""
+    """PUT the whole file to one presigned URL; returns the ETag without quotes.
+
+    With an exclusive URL, 412 means the object is stored already (an earlier try
+    whose answer was lost): that is success, and the coordinator's checksum check at
+    completion decides whether it is the right file. The ETag is then "".
+    """
     size = os.path.getsize(path)
+
+    def attempt() -> str:
+        try:
+            return put_range(url, path, 0, size, timeout=timeout, context=context, headers=headers)
+        except TransferError as exc:
+            if exc.status == 412 and headers is not None:
+                return ""
+            raise
+
     return _with_retries(
-        lambda: put_range(url, path, 0, size, timeout=timeout, context=context),
+        attempt,
         f"upload of {path}",
         retries=retries,
         backoff=backoff,

@@ -1,9 +1,11 @@
 """nsight-lab: profile GPU and Python workloads across many processes, then analyse.
 
 \b
-Profiling:  configure, session-begin, profiler-start, profiler-stop, session-end,
+Connect:    configure, login, logout
+Profiling:  session-begin, profiler-start, profiler-stop, session-end,
             sessions, ls, download, status
 Workloads:  run -- CMD..., attach PID
+Presets:    preset list|show|save|delete (named capture options, a default per tag)
 Analysis:   analysis list|info|run|reports ... (jobs on the services)
             recipe list|info|run (offline, on files you have)
             compare BASE CANDIDATE (faster or slower? a CI regression gate)
@@ -18,9 +20,11 @@ import click
 
 from nsight_lab import __version__
 from nsight_lab.cli.analysis_cmd import analysis_group
+from nsight_lab.cli.auth_cmd import COMMANDS as AUTH_COMMANDS
 from nsight_lab.cli.compare_cmd import compare_cmd
 from nsight_lab.cli.context import CliContext
 from nsight_lab.cli.output import CliFailure
+from nsight_lab.cli.presets import preset_group
 from nsight_lab.cli.profiling import COMMANDS as PROFILING_COMMANDS
 from nsight_lab.cli.stack import demo, up
 from nsight_lab.cli.workload import attach, run
@@ -53,7 +57,7 @@ def cli(
     ctx.call_on_close(obj.close)
 
 
-for command in PROFILING_COMMANDS:
+for command in [*AUTH_COMMANDS, *PROFILING_COMMANDS]:
     cli.add_command(command)
 cli.add_command(up)
 cli.add_command(demo)
@@ -61,6 +65,7 @@ cli.add_command(run)
 cli.add_command(attach)
 cli.add_command(analysis_group, "analysis")
 cli.add_command(compare_cmd)
+cli.add_command(preset_group, "preset")
 
 
 def _register_recipe_group() -> None:

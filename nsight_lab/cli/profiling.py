@@ -1,79 +1,27 @@
-"""The profiling verbs users know: configure, sessions, start/stop, ls, download, status."""
+"""The profiling verbs users know: sessions, start/stop, ls, download, status."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from nsight_lab.cli.capture import capture_from, capture_options
 from nsight_lab.cli.context import CliContext, common_options, pass_cli
-from nsight_lab.cli.output import CliFailure, fmt_size, fmt_time, handle_errors
-from nsight_lab.config import AuthSettings, load_config, save_config
+from nsight_lab.cli.output import (
+    CliFailure,
+    Column,
+    describe_capture,
+    fmt_ago,
+    fmt_overhead,
+    fmt_size,
+    fmt_steps,
+    fmt_time,
+    handle_errors,
+)
 from nsight_lab.downloads import download_session
 from nsight_lab.models import CollectionInfo, CollectionState, SessionInfo
-
-
-@click.command()
-@click.option("--gw", required=True, help="Gateway URL, e.g. http://localhost:8888")
-@click.option("--apikey", default=None, help="API key (prefer the NSIGHT_API_KEY variable).")
-@click.option("--issuer", default=None, help="OIDC issuer URL for OAuth2.")
-@click.option("--clientid", default=None, help="OAuth2 client id (with --issuer).")
-@click.option(
-    "--oauth-flow-type",
-    type=click.Choice(["authorization_code", "device_code"]),
-    default=None,
-    help="OAuth2 flow the CLI uses to log in.",
-)
-@click.option("--authorization-endpoint", default=None, help="Override the discovered endpoint.")
-@click.option("--token-endpoint", default=None, help="Override the discovered endpoint.")
-@click.option("--ca-cert", default=None, type=click.Path(dir_okay=False), help="CA bundle for TLS.")
-@common_options
-@pass_cli
-@handle_errors
-def configure(
-    cli: CliContext,
-    gw: str,
-    apikey: str | None,
-    issuer: str | None,
-    clientid: str | None,
-    oauth_flow_type: str | None,
-    authorization_endpoint: str | None,
-    token_endpoint: str | None,
-    ca_cert: str | None,
-) -> None:
-    """Store the gateway URL and credentials in ~/.nsight-cloud.conf (mode 0600).
-
-    \b
-    Examples:
-      nsight-lab configure --gw http://localhost:8888
-      nsight-lab configure --gw https://gw.example:8888 --apikey "$NSIGHT_API_KEY"
-    """
-    if not gw.startswith(("http://", "https://")):
-        raise CliFailure(f"--gw must be an http:// or https:// URL, got {gw!r}", 2)
-    if (issuer is None) != (clientid is None):
-        raise CliFailure("--issuer and --clientid must be given together", 2)
-    config = load_config()
-    tag = cli.tag or config.tag
-    new = config.model_copy(
-        update={
-            "gw": gw.rstrip("/"),
-            "tag": tag,
-            "ca_cert": ca_cert,
-            "auth": AuthSettings(
-                apikey=apikey,
-                issuer=issuer,
-                clientid=clientid,
-                oauth_flow_type=oauth_flow_type,
-                authorization_endpoint=authorization_endpoint,
-                token_endpoint=token_endpoint,
-            ),
-        }
-    )
-    path = save_config(new)
-    cli.printer.emit(
-        {"config": str(path), "gw": new.gw, "tag": new.tag},
-        lambda: cli.printer.console.print(f"Saved {path} (gateway {new.gw}, tag {new.tag})"),
-    )
 
 
 def _print_session(cli: CliContext, session: SessionInfo, verb: str) -> None:
@@ -93,6 +41,9 @@ def _print_collection(cli: CliContext, collection: CollectionInfo, verb: str) ->
             f"{collection.session_id}: {collection.state.value}, "
             f"{len(collection.participants)} agent(s)"
         )
+        capture = describe_capture(collection)
+        if capture:
+            cli.printer.console.print(capture)
         if collection.participants:
             cli.printer.table(
                 None,
@@ -123,12 +74,53 @@ def session_begin(cli: CliContext, title: str | None) -> None:
     "--duration", type=float, default=None, help="Stop by itself after this many seconds."
 )
 @click.option("--delay", type=float, default=None, help="Wait this many seconds before recording.")
+@click.option("--preset", default=None, help="Use a stored preset (nsight-lab preset list).")
+@click.option("--no-preset", is_flag=True, help="Ignore the tag's default preset.")
+@click.option(
+    "--wait/--no-wait",
+    default=None,
+    help="Wait until the collection ends (default: with --steps, which ends by itself).",
+)
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait.")
+@capture_options
 @common_options
 @pass_cli
 @handle_errors
-def profiler_start(cli: CliContext, duration: float | None, delay: float | None) -> None:
-    """Start collecting on every agent of the tag at once."""
-    collection = cli.client.start(cli.effective_tag, cli.session, duration, delay)
+def profiler_start(
+    cli: CliContext,
+    duration: float | None,
+    delay: float | None,
+    preset: str | None,
+    no_preset: bool,
+    wait: bool | None,
+    timeout: float,
+    **flags: Any,
+) -> None:
+    """Start collecting on every agent of the tag at once.
+
+    \b
+    Examples:
+      nsight-lab profiler-start
+      nsight-lab profiler-start --steps 3 --skip 10      # the same 3 steps on every rank
+      nsight-lab profiler-start --record-shapes --with-stack --max-overhead 10%
+      nsight-lab profiler-start --rate 250 --native      # py-spy agents
+      nsight-lab profiler-start -O sample=none           # nsys start --sample=none
+    """
+    capture = capture_from(flags)
+    if no_preset:
+        if preset:
+            raise CliFailure("--preset and --no-preset contradict each other", 2)
+        capture["preset"] = ""
+    elif preset:
+        capture["preset"] = preset
+    collection = cli.client.start(cli.effective_tag, cli.session, duration, delay, **capture)
+    if wait if wait is not None else collection.steps is not None:
+        cli.printer.info(
+            f"waiting for collection {collection.index} to end (up to {timeout:.0f} s)..."
+        )
+        collection = _wait(cli, collection, timeout, "stop it with `nsight-lab profiler-stop`")
+        _print_collection(cli, collection, "Collected")
+        return
     _print_collection(cli, collection, "Started")
 
 
@@ -142,13 +134,16 @@ def profiler_stop(cli: CliContext, wait: bool, timeout: float) -> None:
     """Stop the running collection; the session stays open."""
     collection = cli.client.stop(cli.effective_tag, cli.session)
     if wait:
-        collection = cli.client.wait_for_collection(collection, timeout)
-        if collection.state in (CollectionState.RUNNING, CollectionState.STOPPING):
-            cli.printer.info(
-                f"[yellow]still waiting for uploads after {timeout:.0f} s; "
-                "check later with `nsight-lab ls`[/yellow]"
-            )
+        collection = _wait(cli, collection, timeout, "check later with `nsight-lab ls`")
     _print_collection(cli, collection, "Stopped")
+
+
+def _wait(cli: CliContext, collection: CollectionInfo, timeout: float, hint: str) -> CollectionInfo:
+    """Wait for the collection to settle; say what to do if it has not by ``timeout``."""
+    collection = cli.client.wait_for_collection(collection, timeout)
+    if collection.state in (CollectionState.RUNNING, CollectionState.STOPPING):
+        cli.printer.info(f"[yellow]still waiting after {timeout:.0f} s; {hint}[/yellow]")
+    return collection
 
 
 @click.command("session-end")
@@ -161,6 +156,12 @@ def session_end(cli: CliContext) -> None:
     _print_session(cli, cli.client.end_session(session.session_id), "Ended")
 
 
+def _ended(session: SessionInfo) -> str:
+    """When the session ended: the time alone when it ended the day it began."""
+    began, ended = fmt_time(session.created_at), fmt_time(session.ended_at)
+    return ended[11:16] if ended[:10] == began[:10] else ended[:16]
+
+
 @click.command("sessions")
 @click.option("--all-tags", is_flag=True, help="Sessions of every tag, not just this one.")
 @common_options
@@ -171,52 +172,97 @@ def sessions(cli: CliContext, all_tags: bool) -> None:
     found = cli.client.sessions(tag=None if all_tags else cli.effective_tag)
 
     def human() -> None:
-        cli.printer.table(
-            None,
-            ["session", "tag", "title", "state", "collections", "created", "ended"],
+        if not found:
+            cli.printer.console.print("No sessions yet; begin one with `nsight-lab session-begin`.")
+            return
+        cli.printer.fitted_table(
             [
-                (
-                    s.session_id,
-                    s.tag,
-                    s.title or "",
-                    s.state.value,
-                    len(s.collections),
-                    fmt_time(s.created_at),
-                    fmt_time(s.ended_at),
-                )
+                Column("session", "keep"),
+                Column("tag"),
+                Column("title"),
+                Column("state", "keep"),
+                Column("colls", "keep", "right"),
+                Column("created", "keep"),
+                Column("ended", "keep"),
+            ],
+            [
+                [s.session_id, s.tag, s.title or "", s.state.value, len(s.collections),
+                 fmt_time(s.created_at)[:16], _ended(s)]
                 for s in found
             ],
-        )
+        )  # fmt: skip
 
     cli.printer.emit(found, human)
 
 
+#: How ``ls`` names a file's conversion for the Timeline and recipes.
+TRACE_STATE = {"converted": "ready", "pending": "pending", "failed": "FAILED", "skipped": "skipped"}
+
+
 @click.command("ls")
+@click.option("--long", "-l", "long_", is_flag=True, help="Add file names, sha256 and times.")
 @common_options
 @pass_cli
 @handle_errors
-def ls(cli: CliContext) -> None:
-    """List the reports of a session."""
+def ls(cli: CliContext, long_: bool) -> None:
+    """List the reports of a session (the tag's active or latest one, or --session).
+
+    \b
+    One line per file: collection, file id (what `View trace`, `%nsight view` and
+    the REST API take), process, instance, collector, kind, size, and whether its
+    converted trace is ready. --long adds the download name, sha256 and upload
+    time; --output json has every field.
+    """
     session = cli.client.resolve_session(cli.effective_tag, cli.session)
     files = cli.client.files(session_id=session.session_id)
 
     def human() -> None:
-        cli.printer.table(
-            f"session {session.session_id} {session.title or ''} ({session.state.value})",
-            ["collection", "file", "process", "instance", "collector", "size", "sha256"],
-            [
-                (
-                    f.collection_index,
-                    f.filename,
-                    f.process_name,
-                    f.instance,
-                    f.collector,
-                    fmt_size(f.size),
-                    f.sha256[:12],
-                )
-                for f in files
-            ],
+        total = sum(f.size for f in files)
+        title = f" {session.title!r}" if session.title else ""
+        cli.printer.console.print(
+            f"Session {session.session_id}{title} ({session.state.value}), tag "
+            f"{session.tag}: {len(files)} file(s), {fmt_size(total)}"
         )
+        if not files:
+            return
+        columns = [
+            Column("#", "keep", "right"),
+            Column("file id", "keep"),
+            Column("process"),
+            Column("instance"),
+            Column("collector", "keep"),
+            Column("kind", "keep"),
+            Column("size", "keep", "right"),
+            Column("trace", "keep"),
+        ]
+        rows: list[list[object]] = [
+            [f.collection_index, f.file_id, f.process_name, f.instance, f.collector, f.kind,
+             fmt_size(f.size), TRACE_STATE.get(f.conversion.state.value, f.conversion.state.value)]
+            for f in files
+        ]  # fmt: skip
+        # Reports of a step-aligned capture say which steps they hold and what the
+        # profiler cost; the columns appear only when some report has them.
+        if any(fmt_steps(f.metadata) or fmt_overhead(f.metadata) for f in files):
+            columns += [Column("steps", "keep"), Column("overhead", "keep", "right")]
+            for row, f in zip(rows, files, strict=True):
+                row += [fmt_steps(f.metadata), fmt_overhead(f.metadata)]
+        if long_:
+            columns += [
+                Column("file", min_width=12),
+                Column("sha256", "keep"),
+                Column("uploaded", "keep"),
+            ]
+            for row, f in zip(rows, files, strict=True):
+                row += [f.filename, f.sha256, fmt_time(f.created_at)]
+        cli.printer.fitted_table(columns, rows)
+        for f in files:
+            if f.conversion.state.value == "failed":
+                cli.printer.console.print(
+                    f"{f.file_id}: cannot be converted: {f.conversion.error or 'no reason given'}",
+                    style="red",
+                )
+            for warning in f.metadata.get("warnings") or []:
+                cli.printer.console.print(f"{f.file_id}: {warning}", style="yellow")
 
     cli.printer.emit(files, human)
 
@@ -254,39 +300,64 @@ def download(cli: CliContext, output_dir: Path, flat: bool) -> None:
 
 
 @click.command()
+@click.option("--long", "-l", "long_", is_flag=True, help="Add hosts, full agent ids and times.")
 @common_options
 @pass_cli
 @handle_errors
-def status(cli: CliContext) -> None:
+def status(cli: CliContext, long_: bool) -> None:
     """Show the tag's agents and its active session."""
     tag_status = cli.client.status(cli.effective_tag)
 
     def human() -> None:
-        cli.printer.console.print(f"Gateway {cli.config.gw}, tag [bold]{tag_status.tag}[/bold]")
-        cli.printer.table(
-            f"{len(tag_status.agents)} agent(s)",
-            ["agent", "process", "instance", "host", "pid", "collector", "state", "last seen"],
-            [
-                (
-                    a.agent_id[:8],
-                    a.process_name,
-                    a.instance,
-                    a.host,
-                    a.pid,
-                    a.collector,
-                    a.state.value,
-                    fmt_time(a.last_seen),
-                )
-                for a in tag_status.agents
-            ],
+        online = sum(a.state.value == "ONLINE" for a in tag_status.agents)
+        cli.printer.console.print(
+            f"Gateway {cli.config.gw}, tag [bold]{tag_status.tag}[/bold]: "
+            f"{online} of {len(tag_status.agents)} agent(s) online"
         )
+        if tag_status.agents:
+            columns = [
+                Column("agent", "keep"),
+                Column("process"),
+                Column("instance"),
+                Column("host"),
+                Column("pid", "keep", "right"),
+                Column("collector", "keep"),
+                Column("state", "keep"),
+                Column("seen", "keep"),
+            ]
+            rows: list[list[object]] = [
+                [a.agent_id if long_ else a.agent_id[:8], a.process_name, a.instance, a.host,
+                 a.pid, a.collector, a.state.value, fmt_ago(a.last_seen)]
+                for a in tag_status.agents
+            ]  # fmt: skip
+            if long_:
+                columns += [
+                    Column("records", min_width=8),
+                    Column("registered", "keep"),
+                    Column("last seen", "keep"),
+                ]
+                for row, a in zip(rows, tag_status.agents, strict=True):
+                    row += [
+                        ",".join(a.capabilities),
+                        fmt_time(a.registered_at),
+                        fmt_time(a.last_seen),
+                    ]
+            cli.printer.fitted_table(columns, rows)
+        for a in tag_status.agents:
+            if a.collector_note:
+                cli.printer.console.print(
+                    f"  {a.instance}: {a.collector}, because {a.collector_note}"
+                )
+            for finding in a.preflight:
+                cli.printer.console.print(f"  {a.instance}: nsys pre-flight: {finding}")
         session = tag_status.active_session
         if session is None:
             cli.printer.console.print("No active session.")
         else:
             running = [c for c in session.collections if c.state.value == "RUNNING"]
+            title = f" {session.title!r}" if session.title else ""
             cli.printer.console.print(
-                f"Active session {session.session_id} {session.title or ''}: "
+                f"Active session {session.session_id}{title}: "
                 f"{len(session.collections)} collection(s)"
                 + (f", collection {running[0].index} recording" if running else "")
             )
@@ -295,7 +366,6 @@ def status(cli: CliContext) -> None:
 
 
 COMMANDS = [
-    configure,
     session_begin,
     profiler_start,
     profiler_stop,

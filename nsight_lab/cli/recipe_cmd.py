@@ -51,6 +51,7 @@ def _spec_json(spec: RecipeSpec, folder: str) -> dict[str, Any]:
         "display_name": spec.display_name,
         "description": spec.description,
         "tables": list(spec.tables),
+        "columns": {t: list(c) for t, c in spec.columns.items()},
         "notebook": spec.notebook,
         "folder": folder,
         "min_reports": spec.min_reports,
@@ -156,9 +157,9 @@ def info_cmd(ctx: click.Context, name: str, output: str | None) -> None:
             f"[yellow]Not runnable here:[/] its input is recorded by {escape(spec.unavailable or '')}"
         )
         return
-    _console.print(
-        f"Reads tables: {', '.join(spec.tables) or '-'}; notebook: {spec.notebook}", markup=False
-    )
+    reads = [f"{t} ({', '.join(spec.columns[t])})" if t in spec.columns else t for t in spec.tables]
+    _console.print(f"Reads: {'; '.join(reads) or 'every table'}", markup=False)
+    _console.print(f"Notebook: {spec.notebook}", markup=False)
     details = [
         f"sources: {', '.join(spec.sources)}" if spec.sources else "",
         f"counterpart: {spec.counterpart}" if spec.counterpart else "",

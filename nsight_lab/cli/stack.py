@@ -9,6 +9,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +19,74 @@ from nsight_lab.client import CoordinatorClient
 from nsight_lab.config import CliConfig
 from nsight_lab.downloads import download_session
 from nsight_lab.models import AgentState, CollectionState
+
+
+def _auth_options(func: Any) -> Any:
+    """``up``'s gateway flags (kept together so ``up --help`` reads as one section)."""
+    options = [
+        click.option(
+            "--auth",
+            "auth",
+            multiple=True,
+            type=click.Choice(["none", "apikey", "jwt", "oauth2"]),
+            help="Put the Envoy gateway in front: none, apikey, jwt, oauth2 (jwt and "
+            "oauth2 may be given together). Needs the gateway extra.",
+        ),
+        click.option(
+            "--apikey-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="API keys, one per line: CLIENT KEY [TAG,TAG] (tags limit the key).",
+        ),
+        click.option(
+            "--jwks-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="JWKS that signs accepted JWTs.",
+        ),
+        click.option("--jwks-uri", default=None, help="Or a JWKS URL Envoy fetches and refreshes."),
+        click.option(
+            "--issuer", default=None, help="Accepted token issuer (jwt), or the IdP (oauth2)."
+        ),
+        click.option("--audience", "audiences", multiple=True, help="Accepted audience (repeat)."),
+        click.option("--client-id", default=None, help="OAuth2 client id at the IdP."),
+        click.option(
+            "--client-secret-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="OAuth2 client secret, in a file.",
+        ),
+        click.option(
+            "--hmac-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Key that signs the OAuth2 session cookies (openssl rand -base64 32).",
+        ),
+        click.option(
+            "--tls-cert",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Serve HTTPS with this certificate (PEM)...",
+        ),
+        click.option(
+            "--tls-key",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="...and this private key.",
+        ),
+        click.option(
+            "--tenant-claim",
+            default="nsight_tags",
+            show_default=True,
+            help="Token claim listing the tags a caller may use.",
+        ),
+        click.option(
+            "--identity-claim",
+            default="sub",
+            show_default=True,
+            help="Token claim that names the caller.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @click.command()
@@ -36,24 +105,94 @@ from nsight_lab.models import AgentState, CollectionState
     default=None,
     help="storage-config.yaml for S3/MinIO instead of the local folder.",
 )
+@_auth_options
 @handle_errors
-def up(port: int, host: str, data_dir: Path, storage_config: Path | None) -> None:
+def up(
+    port: int,
+    host: str,
+    data_dir: Path,
+    storage_config: Path | None,
+    auth: tuple[str, ...],
+    **gateway_flags: Any,
+) -> None:
     """Run the services in one process, under the gateway's route prefixes.
 
     \b
     Then, in another shell:
       nsight-lab configure --gw http://127.0.0.1:8888
       nsight-lab run -- python train.py
+    \b
+    With a gateway (Envoy) that checks every request:
+      nsight-lab up --auth apikey --apikey-file keys.txt
+      nsight-lab up --host 0.0.0.0 --auth jwt --issuer https://idp \\
+          --audience nsight-lab --jwks-file jwks.json
+      nsight-lab up --auth oauth2 --issuer https://idp --client-id nsight \\
+          --client-secret-file secret --hmac-file hmac --tls-cert c.pem --tls-key k.pem
     """
     from nsight_lab.embedded.stack import StackConfig, serve_forever
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(
-            f"warning: binding {host} exposes an unauthenticated API to your network", err=True
+    config = StackConfig(data_dir=data_dir, host=host, port=port, storage_config=storage_config)
+    if not auth:
+        if host not in LOOPBACK:
+            raise CliFailure(
+                f"refusing to serve an unauthenticated API on {host}: anyone who can reach it "
+                "could start profiling and download every report. Add --auth apikey|jwt|"
+                "oauth2, or --auth none to accept that risk."
+            )
+        serve_forever(config)
+        return
+    _serve_behind_gateway(config, auth, gateway_flags)
+
+
+def _serve_behind_gateway(config: Any, auth: tuple[str, ...], flags: dict[str, Any]) -> None:
+    from nsight_lab.gateway.envoy import EnvoyError, envoy_binary
+
+    try:
+        envoy_binary()
+    except EnvoyError as exc:
+        raise CliFailure(f"--auth: {exc}") from exc
+    from nsight_lab.embedded.gateway import GatewayOptions, is_loopback, serve_with_gateway
+    from nsight_lab.gateway.render import RenderError
+
+    if auth == ("none",) and not is_loopback(config.host):
+        click.secho(
+            "\n  WARNING: --auth none on "
+            f"{config.host}: NO AUTHENTICATION.\n  Anyone who can reach port {config.port} can "
+            "start and stop profiling and download every report.\n  Use --auth apikey, jwt "
+            "or oauth2 for anything but a trusted network.\n",
+            fg="red",
+            bold=True,
+            err=True,
         )
-    serve_forever(
-        StackConfig(data_dir=data_dir, host=host, port=port, storage_config=storage_config)
+    options = GatewayOptions(
+        modes=auth,
+        apikey_file=flags["apikey_file"],
+        jwks_file=flags["jwks_file"],
+        jwks_uri=flags["jwks_uri"],
+        issuer=flags["issuer"],
+        audiences=tuple(flags["audiences"]),
+        client_id=flags["client_id"],
+        client_secret_file=flags["client_secret_file"],
+        hmac_file=flags["hmac_file"],
+        tls_cert=flags["tls_cert"],
+        tls_key=flags["tls_key"],
+        tenant_claim=flags["tenant_claim"],
+        identity_claim=flags["identity_claim"],
     )
+
+    def announce(stack: Any) -> None:
+        click.echo(
+            f"nsight-lab gateway ({'+'.join(auth)}) at {stack.url}\n"
+            f"  services (reachable only through the gateway): {stack.services_url}\n"
+            f"  Envoy stats: {stack.admin_url}/stats/prometheus\n"
+            f"  Envoy log: {config.data_dir / 'gateway' / 'envoy.log'}",
+            err=True,
+        )
+
+    try:
+        serve_with_gateway(config, options, announce)
+    except (RenderError, EnvoyError) as exc:
+        raise CliFailure(str(exc)) from exc
 
 
 @dataclass

@@ -6,10 +6,12 @@ import os
 
 import click
 
+from nsight_lab.auth.credentials import TOKEN_FILE_ENV
+from nsight_lab.auth.handoff import AGENT_API_KEY_ENV, agent_credentials
 from nsight_lab.cli.context import CliContext, pass_cli
 from nsight_lab.cli.output import CliFailure, handle_errors
 
-COLLECTORS = ["auto", "pyspy", "nsys", "annotations"]
+COLLECTORS = ["auto", "torch", "cupti", "nsys", "pyspy", "annotations"]
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -19,7 +21,10 @@ COLLECTORS = ["auto", "pyspy", "nsys", "annotations"]
     type=click.Choice(COLLECTORS),
     default="auto",
     show_default=True,
-    help="What records: nsys when installed, py-spy stack sampling, or annotations only.",
+    help=(
+        "What records. auto: torch once the process imports it, else cupti (CUDA device and "
+        "cupti-python present), else nsys under `nsys launch`, else py-spy, else annotations."
+    ),
 )
 @click.option("--instance", default=None, help="Instance name (default: <host>-<pid>).")
 @click.option("--process-name", default=None, help="Process name in reports (default: the script).")
@@ -39,21 +44,22 @@ def run(
     \b
     Examples:
       nsight-lab run -- python train.py --epochs 3
+      nsight-lab run --collector torch -- torchrun --nproc-per-node 2 train.py
       nsight-lab run --tag trainers --collector pyspy -- python -m mypkg.train
     """
     from nsight_lab.agent.launcher import LaunchError, build_run_environment, run_command
 
     try:
-        env = build_run_environment(
-            dict(os.environ),
-            coordinator_url=cli.config.coordinator_url,
-            tag=tag or cli.effective_tag,
-            instance=instance,
-            process_name=process_name,
-            collector=collector,
-            api_key=cli.config.api_key(),
-        )
-        code = run_command(list(command), env)
+        with agent_credentials(cli.config) as credential_env:
+            env = build_run_environment(
+                {**os.environ, **credential_env},
+                coordinator_url=cli.config.coordinator_url,
+                tag=tag or cli.effective_tag,
+                instance=instance,
+                process_name=process_name,
+                collector=collector,
+            )
+            code = run_command(list(command), env)
     except LaunchError as exc:
         raise CliFailure(str(exc), 127) from exc
     except FileNotFoundError as exc:
@@ -84,13 +90,15 @@ def attach(
         f"attached to pid {pid}; profiling under tag {tag or cli.effective_tag} (Ctrl-C to detach)"
     )
     try:
-        attach_agent(
-            pid,
-            coordinator_url=cli.config.coordinator_url,
-            tag=tag or cli.effective_tag,
-            instance=instance,
-            process_name=process_name,
-            api_key=cli.config.api_key(),
-        )
+        with agent_credentials(cli.config) as credential_env:
+            attach_agent(
+                pid,
+                coordinator_url=cli.config.coordinator_url,
+                tag=tag or cli.effective_tag,
+                instance=instance,
+                process_name=process_name,
+                api_key=credential_env.get(AGENT_API_KEY_ENV),
+                token_file=credential_env.get(TOKEN_FILE_ENV),
+            )
     except LaunchError as exc:
         raise CliFailure(str(exc)) from exc

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from nsight_lab import __version__
+from nsight_lab.servicekit.trust import GatewaySettings, install_gateway_guard
 from nsight_lab.storage import ObjectStore, load_storage_config, open_store
 from nsight_lab.storage.config import StorageConfig
 
@@ -31,6 +32,9 @@ class StackConfig:
     host: str = "127.0.0.1"
     port: int = 8888
     storage_config: Path | None = None
+    #: Set when a gateway (Envoy) fronts the services: they then answer only
+    #: requests carrying its secret, and scope callers to their tags.
+    gateway: GatewaySettings | None = None
 
 
 def signing_key(data_dir: Path) -> bytes:
@@ -64,8 +68,9 @@ def build_app(config: StackConfig) -> Starlette:
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = build_store(config)
+    gateway = config.gateway or GatewaySettings(secret=None, secret_file=None)
     coordinator = create_coordinator(
-        CoordinatorSettings(db_path=config.data_dir / "coordinator.sqlite3"), store
+        CoordinatorSettings(db_path=config.data_dir / "coordinator.sqlite3"), store, gateway
     )
     # The analysis service resolves sessions over the coordinator's public API, as it
     # would across a cluster; here that API is this very server.
@@ -77,6 +82,7 @@ def build_app(config: StackConfig) -> Starlette:
             coordinator_url=f"http://{local_host}:{config.port}{COORDINATOR_PREFIX}/api/v1/",
         ),
         store,
+        gateway,
     )
 
     async def index(_request: Request) -> JSONResponse:
@@ -107,7 +113,9 @@ def build_app(config: StackConfig) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    install_gateway_guard(app, gateway)
     app.state.coordinators = [coordinator]
+    app.state.services = {"coordinator": coordinator, "analysis": analysis}
     return app
 
 

@@ -6,7 +6,9 @@ raised as ``UsageError`` so the notebook shows one line that says what to do, no
 traceback::
 
     %nsight [--tag T] status | begin [--title T] | start | stop | end | ls
+    %nsight start [--steps K [--skip N]] [--record-shapes ...] [--preset P] [-O NAME=VALUE]
     %nsight download [-o DIR] [--flat]
+    %nsight view REPORT_ID [REPORT_ID ...] | %nsight view --collection ID
     %nsight configure --gw URL [--tag T]
     df = %nsight recipe NAME [--input PATH ...] [--table T] [--ARG VALUE ...]
 
@@ -27,6 +29,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from nsight_lab.agent.collectors.options import CATALOG
+from nsight_lab.cli.capture import FLAGGED, capture_from
+from nsight_lab.cli.output import CliFailure
 from nsight_lab.client import CoordinatorClient
 from nsight_lab.config import CliConfig
 from nsight_lab.jupyter.widgets._connection import explain, resolve_config
@@ -46,6 +51,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message or self.format_usage())
 
 
+def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
+    """The capture flags of ``profiler-start``, from the same option catalog."""
+    for collector in FLAGGED:
+        for spec in CATALOG[collector].values():
+            if spec.type is bool:
+                parser.add_argument(spec.flag, dest=f"opt_{spec.name}", action="store_true",
+                                    default=None)  # fmt: skip
+            else:
+                parser.add_argument(spec.flag, dest=f"opt_{spec.name}", type=spec.type)
+    parser.add_argument("-O", "--option", dest="raw_options", action="append", default=[])
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--skip", type=int)
+    parser.add_argument("--step-timeout", dest="step_timeout", type=float)
+    parser.add_argument("--max-overhead", dest="max_overhead")
+    parser.add_argument("--preset")
+    parser.add_argument("--no-preset", action="store_true")
+    parser.add_argument("--timeout", type=float, default=300.0)
+
+
 def _line_parser() -> _Parser:
     parser = _Parser(prog="%nsight", add_help=False)
     parser.add_argument("--tag", help="tag of the agents to act on (default: configured tag)")
@@ -62,6 +86,7 @@ def _line_parser() -> _Parser:
     start = command("start", "start a collection on every agent of the tag")
     start.add_argument("--duration", type=float)
     start.add_argument("--delay", type=float)
+    add_capture_arguments(start)
     stop = command("stop", "stop the running collection and wait for uploads")
     stop.add_argument("--timeout", type=float, default=STOP_WAIT_S)
     command("end", "end the active session")
@@ -69,6 +94,9 @@ def _line_parser() -> _Parser:
     download = command("download", "download the session's reports")
     download.add_argument("-o", "--output-dir", type=Path, default=DOWNLOAD_DIR)
     download.add_argument("--flat", action="store_true")
+    view = command("view", "stored reports as a Timeline (several: one axis)")
+    view.add_argument("reports", nargs="*", metavar="REPORT_ID")
+    view.add_argument("--collection", help="every report of this collection")
     configure = command("configure", "point this kernel at a gateway")
     configure.add_argument("--gw")
     recipe = command("recipe", "run a recipe locally; returns its main table")
@@ -107,7 +135,7 @@ class NsightMagics(Magics):
 
     @line_magic
     def nsight(self, line: str) -> Any:
-        """Profile the processes of a tag: ``%nsight status|begin|start|stop|end|ls|download|recipe``."""
+        """A CLI verb in the notebook: ``%nsight status|begin|start|stop|end|ls|download|view|recipe``."""
         try:
             tokens = shlex.split(line)
         except ValueError as exc:
@@ -121,6 +149,8 @@ class NsightMagics(Magics):
         tag = args.tag or config.tag
         if args.command == "recipe":
             return self._recipe(args, extra, config, tag)
+        if args.command == "view":
+            return self._view(args, config)
         with CoordinatorClient(config) as client:
             try:
                 return getattr(self, f"_{args.command}")(client, tag, args)
@@ -156,13 +186,48 @@ class NsightMagics(Magics):
                 f"{len(session.collections)} collection(s)" + (", recording" if running else "")
             )
 
+    def _view(self, args: argparse.Namespace, config: CliConfig) -> Any:
+        """``%nsight view``: file ids from ``%nsight ls``, or ``--collection``."""
+        from nsight_lab.jupyter.trace_cache import ReportUnreadable
+        from nsight_lab.jupyter.widgets.timeline import Timeline
+
+        if bool(args.reports) == bool(args.collection):
+            raise UsageError(
+                "%nsight view: give REPORT_ID(s) (the file_id column of %nsight ls) "
+                "or --collection ID, not both"
+            )
+        try:
+            if args.collection:
+                return Timeline.from_collection(args.collection, config=config)
+            return Timeline.from_report(args.reports, config=config)
+        except (ReportUnreadable, ValueError) as exc:
+            raise UsageError(f"%nsight view: {exc}") from None
+
     def _begin(self, client: CoordinatorClient, tag: str, args: argparse.Namespace) -> None:
         session = client.begin_session(tag, args.title)
         print(f"began session {session.title or '(untitled)'} ({session.session_id}) on tag {tag}")
 
     def _start(self, client: CoordinatorClient, tag: str, args: argparse.Namespace) -> None:
-        collection = client.start(tag, duration_s=args.duration, delay_s=args.delay)
+        """``%nsight start [--steps K --skip N] [--record-shapes ...] [--preset P]``: the
+        capture flags of ``nsight-lab profiler-start``; a step capture waits until it ends."""
+        try:
+            capture = capture_from(dict(vars(args)))
+        except CliFailure as exc:
+            raise UsageError(f"%nsight start: {exc.message}") from None
+        if args.no_preset:
+            capture["preset"] = ""
+        elif args.preset:
+            capture["preset"] = args.preset
+        collection = client.start(tag, duration_s=args.duration, delay_s=args.delay, **capture)
         print(f"started collection {collection.index} on {len(collection.participants)} agent(s)")
+        if collection.steps is not None:
+            collection = client.wait_for_collection(collection, args.timeout)
+            parts = ", ".join(
+                f"{p.process_name}/{p.instance}: {p.state.value}"
+                + (f" ({p.message})" if p.state.value == "FAILED" else "")
+                for p in collection.participants
+            )
+            print(f"collection {collection.index} {collection.state.value} ({parts})")
 
     def _stop(self, client: CoordinatorClient, tag: str, args: argparse.Namespace) -> None:
 

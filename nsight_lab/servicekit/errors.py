@@ -51,6 +51,15 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, status_code=422)
 
 
+async def _overflow(_request: Request, exc: Exception) -> JSONResponse:
+    """A number past what the state files hold (SQLite: 64-bit) is the caller's error."""
+    return JSONResponse(
+        {"detail": "invalid request: a number is larger than 9223372036854775807 (2**63 - 1)"},
+        status_code=422,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OverflowError, _overflow)

@@ -21,7 +21,15 @@ from typing import BinaryIO, Protocol, runtime_checkable
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
 #: S3 refuses parts under 5 MiB (except the last one).
 MIN_PART_SIZE = 5 * 1024 * 1024
-DEFAULT_EXPIRY_S = 3600
+#: Presigned URLs live ten minutes: long enough to start a transfer (a URL is checked
+#: when a request begins, not while its bytes flow), short enough that a leaked one
+#: is soon worthless.
+DEFAULT_EXPIRY_S = 600
+#: S3's multipart limits (MinIO keeps the same): parts per upload, bytes per part,
+#: bytes per object.
+MAX_PARTS = 10_000
+MAX_PART_SIZE = 5 * 1024**3
+MAX_OBJECT_SIZE = 5 * 1024**4
 
 
 class StorageError(RuntimeError):
@@ -30,6 +38,33 @@ class StorageError(RuntimeError):
 
 class ObjectNotFound(StorageError):
     pass
+
+
+class ObjectExists(StorageError):
+    """An exclusive presigned PUT found its object already stored (HTTP 412): a
+    verified report is never overwritten by a replayed URL."""
+
+
+class ObjectTooLarge(StorageError):
+    """An object larger than any store here can hold (HTTP 413)."""
+
+
+def part_size_for(size: int, preferred: int = DEFAULT_PART_SIZE) -> int:
+    """The part size for a ``size``-byte multipart upload: ``preferred``, grown (in
+    whole MiB) just enough to stay within :data:`MAX_PARTS` parts.
+
+    Deterministic, so a plan re-issued for the same upload gets the same parts.
+    Raises :class:`ObjectTooLarge` past :data:`MAX_OBJECT_SIZE`.
+    """
+    if size > MAX_OBJECT_SIZE:
+        raise ObjectTooLarge(
+            f"{size} bytes is more than the {MAX_OBJECT_SIZE} bytes (5 TiB) one stored "
+            "object may hold; split the report"
+        )
+    mib = 1024 * 1024
+    needed = -(-size // MAX_PARTS)
+    part = max(preferred, -(-needed // mib) * mib)
+    return min(part, MAX_PART_SIZE)
 
 
 class InvalidKey(StorageError):
@@ -48,7 +83,16 @@ class ObjectStore(Protocol):
 
     kind: str
 
-    def presign_put(self, key: str, *, expires_s: int = DEFAULT_EXPIRY_S) -> str: ...
+    def presign_put(
+        self, key: str, *, expires_s: int = DEFAULT_EXPIRY_S, exclusive: bool = False
+    ) -> str:
+        """A PUT URL for ``key``; ``exclusive`` ones refuse to replace a stored object
+        (the caller must send :meth:`exclusive_put_headers` with the request)."""
+        ...
+
+    def exclusive_put_headers(self) -> dict[str, str]:
+        """Headers an exclusive presigned PUT must carry (signed into S3 URLs)."""
+        ...
 
     def create_multipart(self, key: str) -> str:
         """Start a multipart upload and return its upload id."""

@@ -26,8 +26,10 @@ from urllib.parse import quote, urlencode
 
 from nsight_lab.storage.base import (
     DEFAULT_EXPIRY_S,
+    MAX_PARTS,
     MIN_PART_SIZE,
     InvalidKey,
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     StorageError,
@@ -42,7 +44,9 @@ RESERVED_DIR = ".uploads"
 #: Route prefix, relative to the coordinator's ``/api/v1/`` root (no leading slash,
 #: so ``urljoin(api_root, url)`` lands under the API root).
 URL_PREFIX = "storage/o/"
-MAX_PART_NUMBER = 10_000
+MAX_PART_NUMBER = MAX_PARTS
+#: What an exclusive PUT URL signs in place of the method.
+_EXCLUSIVE_PUT = "PUT-NEW"
 _CHUNK = 1024 * 1024
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _ETAG = re.compile(r"^[0-9a-f]{32}$")
@@ -106,14 +110,17 @@ class PutWriter:
 class _Finisher:
     """Moves a finished temp file into place (an object, or a multipart part)."""
 
-    def __init__(self, target: Path, *, part_dir: Path | None = None, part: int = 0) -> None:
+    def __init__(
+        self, target: Path, *, part_dir: Path | None = None, part: int = 0, exclusive: bool = False
+    ) -> None:
         self.target = target
         self.part_dir = part_dir
         self.part = part
+        self.exclusive = exclusive
 
     def __call__(self, tmp: Path, etag: str) -> None:
         if self.part_dir is None:
-            _place(tmp, self.target)
+            _place(tmp, self.target, exclusive=self.exclusive)
             return
         # Parts are named "<part>-<md5>" so the ETag travels with the bytes in one
         # atomic rename: two racing retries of the same part can never leave one
@@ -125,13 +132,23 @@ class _Finisher:
                 stale.unlink(missing_ok=True)
 
 
-def _place(tmp: Path, target: Path) -> None:
+def _place(tmp: Path, target: Path, *, exclusive: bool = False) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             raise StorageError(
                 f"cannot store an object at {target}: a folder of other objects is there"
             )
+        if exclusive:
+            # link() fails if the target exists: of two racing exclusive PUTs exactly
+            # one lands, and nothing stored is ever replaced.
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise ObjectExists(
+                    f"{target.name} is stored already and this URL may not replace it"
+                ) from None
+            return
         os.replace(tmp, target)
     except (NotADirectoryError, FileExistsError) as exc:
         raise StorageError(
@@ -192,10 +209,19 @@ class LocalStore:
 
     # -- presigning ----------------------------------------------------------------
 
-    def presign_put(self, key: str, *, expires_s: int = DEFAULT_EXPIRY_S) -> str:
+    def presign_put(
+        self, key: str, *, expires_s: int = DEFAULT_EXPIRY_S, exclusive: bool = False
+    ) -> str:
         self._path(key)
         exp = int(time.time()) + expires_s
+        if exclusive:
+            # Signed as another method, so dropping ``new=1`` breaks the signature.
+            sig = self._signer.sign(_EXCLUSIVE_PUT, key, exp)
+            return self._url(key, {"exp": str(exp), "new": "1", "sig": sig})
         return self._url(key, {"exp": str(exp), "sig": self._signer.sign("PUT", key, exp)})
+
+    def exclusive_put_headers(self) -> dict[str, str]:
+        return {}
 
     def presign_part(
         self, key: str, upload_id: str, part_number: int, *, expires_s: int = DEFAULT_EXPIRY_S
@@ -360,9 +386,15 @@ class LocalStore:
         answer 200 with an ``ETag: "<etag>"`` header.
         """
         target = self._path(key)
-        upload_id, part = self._signer.verify("PUT", key, query)
+        exclusive = query.get("new") == "1"
+        upload_id, part = self._signer.verify(_EXCLUSIVE_PUT if exclusive else "PUT", key, query)
         if upload_id is None and part is None:
-            return PutWriter(self._tmp_dir, _Finisher(target))
+            if exclusive and target.exists():
+                raise ObjectExists(
+                    f"{key!r} is stored already and this URL may not replace it; "
+                    "request a new upload to send another file"
+                )
+            return PutWriter(self._tmp_dir, _Finisher(target, exclusive=exclusive))
         if upload_id is None or part is None:
             raise StorageError(f"a part upload for {key!r} needs both 'upload_id' and 'part'")
         _check_part_number(key, part)

@@ -143,8 +143,18 @@ class S3Store:
             operation, Params={"Bucket": self.bucket, **params}, ExpiresIn=expires_s
         )
 
-    def presign_put(self, key: str, *, expires_s: int = DEFAULT_EXPIRY_S) -> str:
-        return self._presign("put_object", {"Key": validate_key(key)}, expires_s)
+    def presign_put(
+        self, key: str, *, expires_s: int = DEFAULT_EXPIRY_S, exclusive: bool = False
+    ) -> str:
+        params: dict[str, Any] = {"Key": validate_key(key)}
+        if exclusive:
+            # A conditional write: the signature covers the header, so a client cannot
+            # drop it, and S3/MinIO answer 412 once the object exists.
+            params["IfNoneMatch"] = "*"
+        return self._presign("put_object", params, expires_s)
+
+    def exclusive_put_headers(self) -> dict[str, str]:
+        return {"If-None-Match": "*"}
 
     def presign_part(
         self, key: str, upload_id: str, part_number: int, *, expires_s: int = DEFAULT_EXPIRY_S

@@ -37,6 +37,25 @@ class TraceMetadata:
     world_size: int | None = None
     hostname: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Coordinator wall clock minus this report's host wall clock, from the agent's
+    #: clock anchor; ``epoch_ns + t + clock_offset_ns`` puts t on the coordinator's axis.
+    clock_offset_ns: int | None = None
+
+    @property
+    def aligned_epoch_ns(self) -> int | None:
+        """UTC ns of t=0 on the coordinator's clock (reports of one collection line up)."""
+        if self.epoch_ns is None:
+            return None
+        return self.epoch_ns + (self.clock_offset_ns or 0)
+
+    def apply_agent_metadata(self, agent: Any) -> None:
+        """Take what the nsight-lab agent wrote beside the report: anchor, steps, overhead."""
+        if not isinstance(agent, dict):
+            return
+        self.extra["nsight_lab"] = agent
+        clock = agent.get("clock") or agent.get("clock_registration")
+        if isinstance(clock, dict) and isinstance(clock.get("offset_ns"), int):
+            self.clock_offset_ns = clock["offset_ns"]
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -142,7 +142,7 @@ class _WriterThread:
 ROW_GROUP_ROWS = 65_536
 #: Rows of one table held before they are sorted and spilled: the window that
 #: bounds conversion memory, whatever the size of the trace.
-RUN_ROWS = 2_097_152
+RUN_ROWS = 1_048_576
 _NO_TIME = np.iinfo(np.int64).min  # sorts rows without a time first
 
 

@@ -16,11 +16,13 @@ from nsight_analysis.routes import jobs, recipes, storage, traces
 from nsight_analysis.service import AnalysisService
 from nsight_analysis.settings import AnalysisSettings
 from nsight_lab.models import API_PREFIX
-from nsight_lab.servicekit import install_error_handlers
+from nsight_lab.servicekit import GatewaySettings, install_error_handlers, install_gateway_guard
 from nsight_lab.storage.base import ObjectStore
 
 
-def create_app(settings: AnalysisSettings, store: ObjectStore) -> FastAPI:
+def create_app(
+    settings: AnalysisSettings, store: ObjectStore, gateway: GatewaySettings | None = None
+) -> FastAPI:
     """The analysis app over ``settings.db_path`` and ``store``.
 
     Jobs left running by a previous process are failed here, before anything is
@@ -28,7 +30,8 @@ def create_app(settings: AnalysisSettings, store: ObjectStore) -> FastAPI:
     ``app.state.analysis.running()`` in its own lifespan (Starlette does not run the
     lifespans of mounted apps), or they start with the first request.
     """
-    service = AnalysisService(settings, store)
+    trust = gateway if gateway is not None else GatewaySettings()
+    service = AnalysisService(settings, store, trust)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +48,7 @@ def create_app(settings: AnalysisSettings, store: ObjectStore) -> FastAPI:
     )
     app.state.analysis = service
     install_error_handlers(app)
+    install_gateway_guard(app, trust)
     for module in (recipes, jobs, storage, traces):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

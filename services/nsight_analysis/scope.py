@@ -15,6 +15,7 @@ from urllib.parse import quote, urljoin
 import httpx
 from pydantic import TypeAdapter
 
+from nsight_lab.gateway.identity import ANONYMOUS, Caller
 from nsight_lab.models import (
     CollectionInfo,
     ConversionState,
@@ -24,6 +25,11 @@ from nsight_lab.models import (
     SessionState,
 )
 from nsight_lab.recipe.inputs import REPORT_SUFFIXES
+from nsight_lab.servicekit.trust import GatewaySettings
+
+#: Who the ingest loop is to the coordinator: the service itself, for every tag,
+#: since a report is converted whichever tenant uploaded it.
+INGEST = Caller(name="nsight-analysis-ingest")
 
 
 class ScopeError(Exception):
@@ -59,6 +65,8 @@ class Scope:
     session_id: str
     collection_id: str | None
     files: list[ScopeFile]
+    #: The session's tag: the job is filed under it, for tenant scoping.
+    tag: str | None = None
 
 
 def is_report_file(info: FileInfo) -> bool:
@@ -89,10 +97,23 @@ def select_reports(infos: list[FileInfo]) -> list[FileInfo]:
 
 
 class CoordinatorScopes:
-    """Resolves scopes through the coordinator at ``base_url`` (its ``/api/v1/`` root)."""
+    """Resolves scopes through the coordinator at ``base_url`` (its ``/api/v1/`` root).
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 15.0) -> None:
+    Behind a gateway, each call carries the deployment's secret and the identity of
+    the caller the job is for, so the coordinator scopes the answer to that caller's
+    tags exactly as it would for the caller itself.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 15.0,
+        gateway: GatewaySettings | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
+        self.gateway = gateway or GatewaySettings()
         headers = {"User-Agent": "nsight-lab-analysis"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -101,13 +122,26 @@ class CoordinatorScopes:
     def close(self) -> None:
         self._http.close()
 
-    def _get(self, path: str, **params: str) -> httpx.Response:
-        return self._call("GET", path, params=params)
+    def _get(self, path: str, caller: Caller, **params: str) -> httpx.Response:
+        return self._call("GET", path, caller, params=params)
 
-    def _call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        caller: Caller,
+        params: dict[str, str] | None = None,
+        json: object = None,
+    ) -> httpx.Response:
         url = urljoin(self.base_url, path)
         try:
-            response = self._http.request(method, url, **kwargs)  # type: ignore[arg-type]
+            response = self._http.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers=self.gateway.outgoing_headers(caller),
+            )
         except httpx.TransportError as exc:
             raise ScopeError(
                 503,
@@ -127,11 +161,18 @@ class CoordinatorScopes:
             )
         return response
 
-    def resolve(self, *, tag: str, session_id: str | None, collection_id: str | None) -> Scope:
+    def resolve(
+        self,
+        *,
+        tag: str,
+        session_id: str | None,
+        collection_id: str | None,
+        caller: Caller = ANONYMOUS,
+    ) -> Scope:
         """The scope a job request means; raises :class:`ScopeError` naming what is missing."""
         if collection_id:
             collection = CollectionInfo.model_validate(
-                self._get(f"collections/{quote(collection_id, safe='')}").json()
+                self._get(f"collections/{quote(collection_id, safe='')}", caller).json()
             )
             if session_id and session_id != collection.session_id:
                 raise ScopeError(
@@ -139,19 +180,23 @@ class CoordinatorScopes:
                     f"collection_id {collection_id!r} belongs to session {collection.session_id!r}, "
                     f"not to session_id {session_id!r}; pass one of them",
                 )
-            files = self._files(collection_id=collection_id)
-            return Scope(collection.session_id, collection_id, files)
+            files = self._files(caller, collection_id=collection_id)
+            owner = SessionInfo.model_validate(
+                self._get(f"sessions/{quote(collection.session_id, safe='')}", caller).json()
+            )
+            return Scope(collection.session_id, collection_id, files, owner.tag)
         if session_id:
             session = SessionInfo.model_validate(
-                self._get(f"sessions/{quote(session_id, safe='')}").json()
+                self._get(f"sessions/{quote(session_id, safe='')}", caller).json()
             )
         else:
-            session = self._current_session(tag)
-        return Scope(session.session_id, None, self._files(session_id=session.session_id))
+            session = self._current_session(tag, caller)
+        files = self._files(caller, session_id=session.session_id)
+        return Scope(session.session_id, None, files, session.tag)
 
-    def _current_session(self, tag: str) -> SessionInfo:
+    def _current_session(self, tag: str, caller: Caller) -> SessionInfo:
         sessions = TypeAdapter(list[SessionInfo]).validate_python(
-            self._get("sessions", tag=tag).json()
+            self._get("sessions", caller, tag=tag).json()
         )
         if not sessions:
             raise ScopeError(
@@ -162,8 +207,10 @@ class CoordinatorScopes:
         active = [s for s in sessions if s.state == SessionState.ACTIVE]
         return active[0] if active else sessions[0]
 
-    def _files(self, **params: str) -> list[ScopeFile]:
-        infos = TypeAdapter(list[FileInfo]).validate_python(self._get("files", **params).json())
+    def _files(self, caller: Caller, **params: str) -> list[ScopeFile]:
+        infos = TypeAdapter(list[FileInfo]).validate_python(
+            self._get("files", caller, **params).json()
+        )
         return [
             ScopeFile.of(i)
             for i in sorted(select_reports(infos), key=lambda i: (i.collection_index, i.filename))
@@ -173,16 +220,26 @@ class CoordinatorScopes:
 
     def pending_files(self, limit: int = 100) -> list[FileInfo]:
         """Registered files not converted yet, oldest first."""
-        answer = self._get("files", conversion=ConversionState.PENDING.value, limit=str(limit))
+        answer = self._get(
+            "files", INGEST, conversion=ConversionState.PENDING.value, limit=str(limit)
+        )
         return TypeAdapter(list[FileInfo]).validate_python(answer.json())
 
+    def may_read(self, caller: Caller, sha256: str) -> bool:
+        """Whether ``caller`` may see a report with this content: converted traces are
+        keyed by sha256, so a tenant reads one only through a file of its own."""
+        if not caller.limited:
+            return True
+        answer = self._get("files", caller, sha256=sha256, limit="1")
+        return bool(answer.json())
+
     def files_of(self, collection_id: str) -> list[FileInfo]:
-        answer = self._get("files", collection_id=collection_id)
+        answer = self._get("files", INGEST, collection_id=collection_id)
         return TypeAdapter(list[FileInfo]).validate_python(answer.json())
 
     def collection(self, collection_id: str) -> CollectionInfo:
         return CollectionInfo.model_validate(
-            self._get(f"collections/{quote(collection_id, safe='')}").json()
+            self._get(f"collections/{quote(collection_id, safe='')}", INGEST).json()
         )
 
     def set_conversion(self, file_id: str, update: ConversionUpdate) -> FileInfo:
@@ -190,6 +247,7 @@ class CoordinatorScopes:
         answer = self._call(
             "PUT",
             f"files/{quote(file_id, safe='')}/conversion",
+            INGEST,
             json=update.model_dump(mode="json"),
         )
         return FileInfo.model_validate(answer.json())

@@ -22,11 +22,12 @@ from nsight_analysis.scope import CoordinatorScopes, ScopeError
 from nsight_analysis.settings import AnalysisSettings
 from nsight_analysis.staging import LOG_NAME, delete_outputs
 from nsight_lab.analysis_models import JobCreate, JobInfo, JobState
+from nsight_lab.gateway.identity import ANONYMOUS, Caller
 from nsight_lab.recipe.errors import RecipeArgError, RecipeLoadError, RecipeNotFoundError
 from nsight_lab.recipe.filters import parse_filters
 from nsight_lab.recipe.registry import unavailable_message
 from nsight_lab.recipe.spec import MODES, normalize_mode, validate_args
-from nsight_lab.servicekit import Conflict, Invalid, NotFound, ServiceError
+from nsight_lab.servicekit import Conflict, GatewaySettings, Invalid, NotFound, ServiceError
 from nsight_lab.storage.base import ObjectNotFound, ObjectStore, StorageError
 
 log = logging.getLogger("nsight_analysis")
@@ -53,7 +54,12 @@ def _recipe(name: str) -> Any:
 
 
 class AnalysisService:
-    def __init__(self, settings: AnalysisSettings, store: ObjectStore) -> None:
+    def __init__(
+        self,
+        settings: AnalysisSettings,
+        store: ObjectStore,
+        gateway: GatewaySettings | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         settings.work_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +68,9 @@ class AnalysisService:
         if interrupted:
             log.warning("marked %d job(s) interrupted by a restart as failed", len(interrupted))
         self.scopes = CoordinatorScopes(
-            settings.coordinator_url, api_key=settings.coordinator_api_key
+            settings.coordinator_url,
+            api_key=settings.coordinator_api_key,
+            gateway=gateway or GatewaySettings(),
         )
         self.ingest = Ingester(settings, store, self.scopes)
         self.context = ExecutorContext(settings, self.db, store, self.ingest)
@@ -109,8 +117,20 @@ class AnalysisService:
 
     # --- jobs ------------------------------------------------------------------------
 
-    def create_job(self, request: JobCreate) -> JobInfo:
-        """Validate, resolve the scope, queue. Every refusal names the field at fault."""
+    def create_job(self, request: JobCreate, caller: Caller = ANONYMOUS) -> JobInfo:
+        """Validate, resolve the scope, queue. Every refusal names the field at fault.
+
+        The scope is resolved at the coordinator on ``caller``'s behalf, so a tenant
+        can analyse only sessions it can see; the job keeps the session's tag.
+        """
+        scoped_by_tag = request.session_id is None and request.collection_id is None
+        if scoped_by_tag and not caller.allows(request.tag):
+            allowed = ", ".join(sorted(caller.tags or ())) or "none"
+            raise AnalysisError(
+                f"{caller.name or 'this caller'} may not use tag {request.tag!r}; "
+                f"its tags: {allowed}",
+                403,
+            )
         try:
             recipe = _recipe(request.recipe)
         except RecipeNotFoundError as exc:
@@ -158,7 +178,10 @@ class AnalysisService:
             raise Invalid(f"{exc.field}: {exc}") from exc
         try:
             scope = self.scopes.resolve(
-                tag=request.tag, session_id=request.session_id, collection_id=request.collection_id
+                tag=request.tag,
+                session_id=request.session_id,
+                collection_id=request.collection_id,
+                caller=caller,
             )
         except ScopeError as exc:
             raise AnalysisError(exc.detail, exc.status) from exc
@@ -177,7 +200,7 @@ class AnalysisService:
             recipe=recipe.name,
             args=_jsonable(values),
             options=options,
-            tag=request.tag,
+            tag=scope.tag or request.tag,
             session_id=scope.session_id,
             collection_id=scope.collection_id,
             reports=[f.key for f in scope.files],
@@ -187,14 +210,15 @@ class AnalysisService:
         self.executor.wake()
         return job
 
-    def get_job(self, job_id: str) -> JobInfo:
+    def get_job(self, job_id: str, caller: Caller = ANONYMOUS) -> JobInfo:
+        """The job, or the same 404 for one of a tag ``caller`` may not see."""
         job = self.db.get(job_id)
-        if job is None:
+        if job is None or not caller.allows(job.tag):
             raise unknown_job(job_id)
         return job
 
-    def cancel_job(self, job_id: str) -> JobInfo:
-        job = self.get_job(job_id)
+    def cancel_job(self, job_id: str, caller: Caller = ANONYMOUS) -> JobInfo:
+        job = self.get_job(job_id, caller)
         if job.state.finished:
             raise Conflict(f"job {job_id} has {job.state.value} already; nothing to cancel")
         # Record the decision first: whichever of cancel and completion lands in the
@@ -204,8 +228,8 @@ class AnalysisService:
         self.executor.cancel(job_id)
         return self.get_job(job_id)
 
-    def delete_job(self, job_id: str) -> int:
-        job = self.get_job(job_id)
+    def delete_job(self, job_id: str, caller: Caller = ANONYMOUS) -> int:
+        job = self.get_job(job_id, caller)
         if not job.state.finished:
             self.cancel_job(job_id)
         removed = delete_outputs(self.store, job_id)

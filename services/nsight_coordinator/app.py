@@ -13,20 +13,33 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from nsight_coordinator.routes import agents, files, profiler, sessions, storage, tags, uploads
+from nsight_coordinator.routes import (
+    agents,
+    files,
+    presets,
+    profiler,
+    sessions,
+    storage,
+    tags,
+    uploads,
+)
 from nsight_coordinator.settings import CoordinatorSettings
 from nsight_coordinator.state import CoordinatorState
 from nsight_lab.models import API_PREFIX
-from nsight_lab.servicekit import install_error_handlers
+from nsight_lab.servicekit import GatewaySettings, install_error_handlers, install_gateway_guard
 from nsight_lab.storage.base import ObjectStore
 
 
-def create_app(settings: CoordinatorSettings, store: ObjectStore) -> FastAPI:
+def create_app(
+    settings: CoordinatorSettings, store: ObjectStore, gateway: GatewaySettings | None = None
+) -> FastAPI:
     """The coordinator app over ``settings.db_path`` and ``store``.
 
     The database opens here; the expiry task starts with the lifespan, or with the
     first request when a parent app mounts this one (Starlette does not run the
     lifespans of mounted apps; such a parent may enter ``app.state.coordinator.running()``).
+    ``gateway`` (default: ``NSIGHT_LAB_GATEWAY_*``) says whether only requests through
+    the gateway are answered, and who they come from.
     """
     state = CoordinatorState.open(settings, store)
 
@@ -45,6 +58,7 @@ def create_app(settings: CoordinatorSettings, store: ObjectStore) -> FastAPI:
     )
     app.state.coordinator = state
     install_error_handlers(app)
-    for module in (agents, sessions, profiler, tags, uploads, files, storage):
+    install_gateway_guard(app, gateway if gateway is not None else GatewaySettings())
+    for module in (agents, sessions, profiler, presets, tags, uploads, files, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

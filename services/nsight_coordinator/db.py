@@ -14,12 +14,15 @@ its event loop (queries take microseconds), and the lock keeps threads that call
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from nsight_coordinator.errors import Conflict, NotFound, unknown_collection, unknown_session
 from nsight_lab.models import (
@@ -36,6 +39,7 @@ from nsight_lab.models import (
     FileInfo,
     Participant,
     ParticipantState,
+    ProfilePreset,
     SessionInfo,
     SessionState,
 )
@@ -157,7 +161,39 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_by_identity
     ON files(collection_id, agent_id, original_filename, sha256);
 CREATE INDEX IF NOT EXISTS files_by_session ON files(session_id, collection_id);
+
+CREATE TABLE IF NOT EXISTS presets (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tag_presets (
+    tag TEXT PRIMARY KEY,
+    preset TEXT NOT NULL REFERENCES presets(name) ON DELETE CASCADE
+);
 """
+
+#: Columns added after the first schema: (table, column, declaration). A file made
+#: by an older coordinator gets them on open, so upgrades keep their state.
+ADDED_COLUMNS = (
+    ("agents", "details", "TEXT NOT NULL DEFAULT '{}'"),
+    ("collections", "spec", "TEXT NOT NULL DEFAULT '{}'"),
+    ("commands", "spec", "TEXT NOT NULL DEFAULT '{}'"),
+    ("participants", "step", "INTEGER"),
+    ("participants", "step_ns", "INTEGER"),
+    ("uploads", "metadata", "TEXT NOT NULL DEFAULT '{}'"),
+    ("files", "metadata", "TEXT NOT NULL DEFAULT '{}'"),
+    ("files", "conversion_state", "TEXT NOT NULL DEFAULT 'pending'"),
+    ("files", "conversion_error", "TEXT"),
+    ("files", "conversion_prefix", "TEXT"),
+    ("files", "conversion_at", "REAL"),
+)
+#: A step capture's margin covers this many times the first round trip, and at least
+#: this many seconds (Database._align).
+ALIGN_FACTOR = 3.0
+ALIGN_MIN_S = 0.5
+#: Keys of a collection's spec that its commands carry to agents.
+COMMAND_SPEC_KEYS = ("options", "steps", "skip", "from_step", "step_timeout_s", "max_overhead_pct")
 
 #: Participant states after which an agent has nothing more to do in a collection.
 TERMINAL = (ParticipantState.UPLOADED, ParticipantState.FAILED, ParticipantState.LOST)
@@ -206,9 +242,14 @@ class AgentRow:
     last_seen: float
     last_seq: int
     last_acked_seq: int
+    details: str = "{}"
 
     def info(self, last_seen: float | None = None) -> AgentInfo:
+        details = _json_object(self.details)
         return AgentInfo(
+            capabilities=details.get("capabilities", []),
+            collector_note=details.get("collector_note", ""),
+            preflight=details.get("preflight", []),
             agent_id=self.agent_id,
             tag=self.tag,
             process_name=self.process_name,
@@ -240,6 +281,7 @@ class UploadRow:
     created_at: float
     #: How many files the agent produces for this collection in all (UploadRequest).
     collection_files: int = 1
+    metadata: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -252,30 +294,31 @@ class AckResult:
 
 _AGENT_COLS = (
     "agent_id, tag, process_name, instance, host, pid, collector, agent_version, state, "
-    "registered_at, last_seen, last_seq, last_acked_seq"
+    "registered_at, last_seen, last_seq, last_acked_seq, details"
 )
 _UPLOAD_COLS = (
     "upload_id, key, filename, agent_id, session_id, collection_id, original_filename, size, "
-    "sha256, kind, method, store_upload_id, state, created_at, collection_files"
+    "sha256, kind, method, store_upload_id, state, created_at, collection_files, metadata"
 )
 _FILE_COLS = (
     "file_id, key, session_id, collection_id, collection_index, agent_id, tag, process_name, "
-    "instance, filename, kind, collector, size, sha256, created_at, "
+    "instance, filename, kind, collector, size, sha256, created_at, metadata, "
     "conversion_state, conversion_error, conversion_prefix, conversion_at"
 )
-#: Columns later releases added to ``files``; state files of earlier ones gain them.
-_FILE_COLUMNS_ADDED = {
-    "conversion_state": "TEXT NOT NULL DEFAULT 'pending'",
-    "conversion_error": "TEXT",
-    "conversion_prefix": "TEXT",
-    "conversion_at": "REAL",
-}
 _FILE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS files_by_conversion ON files(conversion_state, created_at)"
 )
 _COMMAND_COLS = (
-    "seq, kind, session_id, collection_id, collection_index, duration_s, delay_s, issued_at"
+    "seq, kind, session_id, collection_id, collection_index, duration_s, delay_s, issued_at, spec"
 )
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _agent(row: sqlite3.Row) -> AgentRow:
@@ -287,6 +330,7 @@ def _agent(row: sqlite3.Row) -> AgentRow:
 def _file(row: sqlite3.Row) -> FileInfo:
     values = dict(row)
     values["created_at"] = to_datetime(values["created_at"])
+    values["metadata"] = _json_object(values.get("metadata"))
     values["conversion"] = FileConversion(
         state=ConversionState(values.pop("conversion_state")),
         error=values.pop("conversion_error"),
@@ -297,6 +341,7 @@ def _file(row: sqlite3.Row) -> FileInfo:
 
 
 def _command(row: sqlite3.Row) -> Command:
+    spec = _json_object(row["spec"])
     return Command(
         seq=row["seq"],
         kind=CommandKind(row["kind"]),
@@ -306,6 +351,7 @@ def _command(row: sqlite3.Row) -> Command:
         duration_s=row["duration_s"],
         delay_s=row["delay_s"],
         issued_at=to_datetime(row["issued_at"]),
+        **{k: spec[k] for k in COMMAND_SPEC_KEYS if spec.get(k) is not None},
     )
 
 
@@ -325,7 +371,19 @@ class Database(SQLiteFile):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, SCHEMA)
-        self.add_columns("files", _FILE_COLUMNS_ADDED, after=_FILE_INDEXES)
+        added: dict[str, dict[str, str]] = {}
+        for table, column, declaration in ADDED_COLUMNS:
+            added.setdefault(table, {})[column] = declaration
+        for table, columns in added.items():
+            self.add_columns(table, columns, after=_FILE_INDEXES if table == "files" else "")
+        #: Agents whose polls must be woken after a call that issued commands as a side
+        #: effect (a step capture's second start); drained with :meth:`take_notify`.
+        self._notify: list[str] = []
+
+    def take_notify(self) -> list[str]:
+        with self._lock:
+            ids, self._notify = self._notify, []
+        return ids
 
     # -- agents ---------------------------------------------------------------------
 
@@ -334,12 +392,12 @@ class Database(SQLiteFile):
         with self.transaction() as conn:
             conn.execute(
                 f"""INSERT INTO agents ({_AGENT_COLS})
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ONLINE', ?, ?, 0, 0)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ONLINE', ?, ?, 0, 0, ?)
                 ON CONFLICT(agent_id) DO UPDATE SET
                     tag=excluded.tag, process_name=excluded.process_name,
                     instance=excluded.instance, host=excluded.host, pid=excluded.pid,
                     collector=excluded.collector, agent_version=excluded.agent_version,
-                    state='ONLINE', last_seen=excluded.last_seen""",
+                    state='ONLINE', last_seen=excluded.last_seen, details=excluded.details""",
                 (
                     agent_id,
                     reg.tag,
@@ -351,6 +409,13 @@ class Database(SQLiteFile):
                     reg.agent_version,
                     now,
                     now,
+                    json.dumps(
+                        {
+                            "capabilities": reg.capabilities,
+                            "collector_note": reg.collector_note,
+                            "preflight": reg.preflight,
+                        }
+                    ),
                 ),
             )
             row = conn.execute(
@@ -416,6 +481,7 @@ class Database(SQLiteFile):
             ).fetchall()
             changed = sorted({r["collection_id"] for r in rows})
             for collection_id in changed:
+                self._align(conn, collection_id, now)
                 self._settle(conn, collection_id, now)
         return changed
 
@@ -448,13 +514,15 @@ class Database(SQLiteFile):
     ) -> None:
         if not agent_ids:
             return
+        spec = _json_object(collection["spec"]) if kind is CommandKind.START else {}
+        command_spec = json.dumps({k: spec[k] for k in COMMAND_SPEC_KEYS if k in spec})
         seqs = conn.execute(
             f"""UPDATE agents SET last_seq = last_seq + 1
             WHERE agent_id IN ({_marks(agent_ids)}) RETURNING agent_id, last_seq""",
             agent_ids,
         ).fetchall()
         conn.executemany(
-            f"INSERT INTO commands (agent_id, {_COMMAND_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO commands (agent_id, {_COMMAND_COLS}) VALUES ({_marks(range(10))})",
             [
                 (
                     r["agent_id"],
@@ -466,15 +534,28 @@ class Database(SQLiteFile):
                     collection["duration_s"],
                     collection["delay_s"],
                     now,
+                    command_spec,
                 )
                 for r in seqs
             ],
         )
 
     def ack_command(
-        self, agent_id: str, seq: int, ok: bool, message: str, now: float
+        self,
+        agent_id: str,
+        seq: int,
+        ok: bool,
+        message: str,
+        now: float,
+        step: int | None = None,
+        step_ns: int | None = None,
     ) -> AckResult | None:
-        """Store an ack and move the agent's part in the collection along."""
+        """Store an ack and move the agent's part in the collection along.
+
+        An ok ack with ``step`` answers the first start of a step capture: the part stays
+        PENDING with that step, and once every part has answered, the step all agents
+        start at is chosen and sent (:meth:`_align`).
+        """
         with self.transaction() as conn:
             row = conn.execute(
                 "SELECT kind, collection_id FROM commands WHERE agent_id=? AND seq=?",
@@ -494,6 +575,14 @@ class Database(SQLiteFile):
             kind = CommandKind(row["kind"])
             collection_id = row["collection_id"]
             allowed: tuple[ParticipantState, ...]
+            if ok and step is not None and kind is CommandKind.START:
+                conn.execute(
+                    """UPDATE participants SET step=?, step_ns=?, message=?
+                    WHERE collection_id=? AND agent_id=? AND state='PENDING'""",
+                    (step, step_ns, message, collection_id, agent_id),
+                )
+                self._align(conn, collection_id, now)
+                return AckResult(kind=kind, collection_id=collection_id)
             if not ok:
                 new, allowed = ParticipantState.FAILED, OPEN
             elif kind is CommandKind.START:
@@ -509,8 +598,54 @@ class Database(SQLiteFile):
                 [new.value, message, collection_id, agent_id, *(s.value for s in allowed)],
             )
             if new in TERMINAL:  # RECORDING and STOPPED cannot finish a collection
+                self._align(conn, collection_id, now)
                 self._settle(conn, collection_id, now)
         return AckResult(kind=kind, collection_id=collection_id)
+
+    def _align(self, conn: sqlite3.Connection, collection_id: str, now: float) -> None:
+        """Choose a step capture's first step once every part has answered its start.
+
+        The first step is the furthest agent's next step, plus ``skip``, plus enough
+        steps to cover the second start's trip: the agents go on stepping while it
+        travels, so the margin is the time the first round trip took (three times
+        over, at least half a second) divided by the fastest agent's step time. Every
+        agent that reported a step gets a start naming it.
+        """
+        row = conn.execute(
+            "SELECT * FROM collections WHERE collection_id=? AND state='RUNNING'",
+            (collection_id,),
+        ).fetchone()
+        if row is None:
+            return
+        spec = _json_object(row["spec"])
+        if spec.get("steps") is None or spec.get("from_step") is not None:
+            return
+        parts = conn.execute(
+            "SELECT agent_id, state, step, step_ns FROM participants WHERE collection_id=?",
+            (collection_id,),
+        ).fetchall()
+        if any(p["state"] == "PENDING" and p["step"] is None for p in parts):
+            return
+        armed = [p for p in parts if p["state"] == "PENDING" and p["step"] is not None]
+        if not armed:
+            return
+        periods = [int(p["step_ns"]) for p in armed if p["step_ns"]]
+        margin = 1
+        if periods:
+            travel_s = max(ALIGN_MIN_S, ALIGN_FACTOR * max(0.0, now - row["started_at"]))
+            margin = max(1, math.ceil(travel_s * 1e9 / min(periods)))
+        spec["from_step"] = max(int(p["step"]) for p in armed) + margin + int(spec.get("skip") or 0)
+        spec["align_margin"] = margin
+        conn.execute(
+            "UPDATE collections SET spec=? WHERE collection_id=?",
+            (json.dumps(spec), collection_id),
+        )
+        collection = conn.execute(
+            "SELECT * FROM collections WHERE collection_id=?", (collection_id,)
+        ).fetchone()
+        ids = [p["agent_id"] for p in armed]
+        self._issue(conn, CommandKind.START, collection, ids, now)
+        self._notify.extend(ids)
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -619,7 +754,9 @@ class Database(SQLiteFile):
             WHERE collection_id=? ORDER BY process_name, instance, agent_id""",
             (collection_id,),
         ).fetchall()
+        spec = _json_object(row["spec"])
         return CollectionInfo(
+            **{k: spec[k] for k in (*COMMAND_SPEC_KEYS, "preset") if spec.get(k) is not None},
             collection_id=row["collection_id"],
             session_id=row["session_id"],
             index=row["idx"],
@@ -647,6 +784,7 @@ class Database(SQLiteFile):
         duration_s: float | None,
         delay_s: float | None,
         now: float,
+        spec: dict[str, object] | None = None,
     ) -> tuple[CollectionInfo, list[str]]:
         """Open a collection on every ONLINE agent of the tag, in one transaction.
 
@@ -699,11 +837,13 @@ class Database(SQLiteFile):
             ).fetchone()["n"]
             collection_id = new_id()
             conn.execute(
-                "INSERT INTO collections VALUES (?, ?, ?, 'RUNNING', ?, NULL, ?, ?)",
-                (collection_id, sid, index, now, duration_s, delay_s),
+                """INSERT INTO collections (collection_id, session_id, idx, state, started_at,
+                stopped_at, duration_s, delay_s, spec) VALUES (?, ?, ?, 'RUNNING', ?, NULL, ?, ?, ?)""",
+                (collection_id, sid, index, now, duration_s, delay_s, json.dumps(spec or {})),
             )
             conn.executemany(
-                "INSERT INTO participants VALUES (?, ?, ?, ?, 'PENDING', '')",
+                """INSERT INTO participants (collection_id, agent_id, process_name, instance,
+                state, message) VALUES (?, ?, ?, ?, 'PENDING', '')""",
                 [(collection_id, a["agent_id"], a["process_name"], a["instance"]) for a in online],
             )
             collection = conn.execute(
@@ -855,7 +995,7 @@ class Database(SQLiteFile):
     def add_upload(self, upload: UploadRow) -> None:
         with self.transaction() as conn:
             conn.execute(
-                f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES ({_marks(range(15))})",
+                f"INSERT INTO uploads ({_UPLOAD_COLS}) VALUES ({_marks(range(16))})",
                 (
                     upload.upload_id,
                     upload.key,
@@ -872,6 +1012,7 @@ class Database(SQLiteFile):
                     upload.state,
                     upload.created_at,
                     upload.collection_files,
+                    upload.metadata,
                 ),
             )
 
@@ -916,8 +1057,8 @@ class Database(SQLiteFile):
             conn.execute(
                 """INSERT INTO files (file_id, upload_id, key, session_id, collection_id,
                 collection_index, agent_id, tag, process_name, instance, filename,
-                original_filename, kind, collector, size, sha256, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                original_filename, kind, collector, size, sha256, created_at, metadata)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     file_id,
                     upload.upload_id,
@@ -936,6 +1077,7 @@ class Database(SQLiteFile):
                     upload.size,
                     upload.sha256,
                     now,
+                    upload.metadata,
                 ),
             )
             conn.execute(
@@ -987,12 +1129,14 @@ class Database(SQLiteFile):
         collection_id: str | None = None,
         *,
         conversion: ConversionState | None = None,
+        sha256: str | None = None,
         limit: int | None = None,
     ) -> list[FileInfo]:
         where, params = _filters(
             session_id=session_id,
             collection_id=collection_id,
             conversion_state=conversion.value if conversion is not None else None,
+            sha256=sha256,
         )
         sql = f"SELECT {_FILE_COLS} FROM files{where} ORDER BY created_at, file_id"
         if limit is not None:
@@ -1009,3 +1153,68 @@ class Database(SQLiteFile):
                 (update.state.value, update.error, update.trace_prefix, now, file_id),
             )
         return self.get_file(file_id)
+
+    # -- presets ----------------------------------------------------------------------------
+
+    def put_preset(self, preset: ProfilePreset, now: float) -> ProfilePreset:
+        """Create or replace a preset; its ``default_for_tags`` replace its old ones."""
+        body = preset.model_dump(mode="json", exclude={"updated_at", "default_for_tags"})
+        with self.transaction() as conn:
+            taken = conn.execute(
+                f"""SELECT tag, preset FROM tag_presets
+                WHERE tag IN ({_marks(preset.default_for_tags)}) AND preset != ?""",
+                [*preset.default_for_tags, preset.name],
+            ).fetchall()
+            if taken:
+                tag, other = taken[0]["tag"], taken[0]["preset"]
+                raise Conflict(
+                    f"tag {tag!r} already defaults to preset {other!r}; remove it from that "
+                    f"preset's default_for_tags first (PUT /api/v1/presets/{other})"
+                )
+            conn.execute(
+                """INSERT INTO presets (name, body, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET body=excluded.body, updated_at=excluded.updated_at""",
+                (preset.name, json.dumps(body), now),
+            )
+            conn.execute("DELETE FROM tag_presets WHERE preset=?", (preset.name,))
+            conn.executemany(
+                "INSERT INTO tag_presets (tag, preset) VALUES (?, ?)",
+                [(tag, preset.name) for tag in dict.fromkeys(preset.default_for_tags)],
+            )
+            return self._preset(conn, preset.name)  # type: ignore[return-value]
+
+    def _preset(self, conn: sqlite3.Connection, name: str) -> ProfilePreset | None:
+        row = conn.execute("SELECT body, updated_at FROM presets WHERE name=?", (name,)).fetchone()
+        if row is None:
+            return None
+        tags = [
+            r["tag"]
+            for r in conn.execute(
+                "SELECT tag FROM tag_presets WHERE preset=? ORDER BY tag", (name,)
+            ).fetchall()
+        ]
+        return ProfilePreset(
+            **_json_object(row["body"]),
+            default_for_tags=tags,
+            updated_at=to_datetime(row["updated_at"]),
+        )
+
+    def get_preset(self, name: str) -> ProfilePreset | None:
+        with self._lock:
+            return self._preset(self._conn, name)
+
+    def list_presets(self) -> list[ProfilePreset]:
+        with self._lock:
+            names = [
+                r["name"] for r in self._conn.execute("SELECT name FROM presets ORDER BY name")
+            ]
+            return [p for n in names if (p := self._preset(self._conn, n)) is not None]
+
+    def delete_preset(self, name: str) -> bool:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM tag_presets WHERE preset=?", (name,))
+            return conn.execute("DELETE FROM presets WHERE name=?", (name,)).rowcount > 0
+
+    def tag_preset(self, tag: str) -> str | None:
+        rows = self._query("SELECT preset FROM tag_presets WHERE tag=?", (tag,))
+        return str(rows[0]["preset"]) if rows else None

@@ -48,10 +48,14 @@ class ExpirySweeper:
                 f"agent not seen for more than {self._expiry_s:g} s",
                 now,
             )
+            self._hub.notify(self._db.take_notify())
         self._db.expire_durations(now)
         return lost
 
     async def run(self) -> None:
+        # The grace period starts when this process starts serving, not when it was
+        # built: imports and start-up before that are time agents could not call in.
+        self._started = time.time()
         while True:
             try:
                 self.sweep()

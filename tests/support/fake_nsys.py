@@ -32,6 +32,9 @@ def _option(args: list[str], name: str) -> str | None:
 
 
 def main(args: list[str]) -> int:
+    if args == ["--version"]:  # the collector's pre-flight; not part of a capture's log
+        print("NVIDIA Nsight Systems version 2026.1.1 (FAKE stand-in)")
+        return 0
     log = os.environ.get("FAKE_NSYS_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as out:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -46,6 +47,9 @@ class UpServer:
 
     Storage is the local folder by default, a bucket on ``minio`` when given, or any
     ``storage_config`` file; ``env`` tunes the services (``NSIGHT_LAB_*`` settings).
+    ``auth`` puts the Envoy gateway in front (``"apikey"``, ``"jwt"``, ``("jwt",
+    "oauth2")``...) with ``auth_args`` as further ``up`` flags (``--apikey-file``...);
+    with ``--tls-cert`` among them the URL is ``https``.
     """
 
     def __init__(
@@ -56,10 +60,17 @@ class UpServer:
         *,
         storage_config: Path | None = None,
         env: dict[str, str] | None = None,
+        auth: str | tuple[str, ...] | None = None,
+        auth_args: list[str] | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.auth = (auth,) if isinstance(auth, str) else tuple(auth or ())
+        self.auth_args = list(auth_args or [])
+        self.host = host
+        scheme = "https" if "--tls-cert" in self.auth_args else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.coordinator_url = f"{self.url}/coordinator/api/v1/"
         self.analysis_url = f"{self.url}/analysis/api/v1/"
         self.env = env or {}
@@ -82,7 +93,12 @@ class UpServer:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--host",
+            self.host,
         ]
+        for mode in self.auth:
+            cmd += ["--auth", mode]
+        cmd += self.auth_args
         if self.storage_config:
             cmd += ["--storage-config", str(self.storage_config)]
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +111,9 @@ class UpServer:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"nsight-lab up exited: {self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as answer:
+                with urllib.request.urlopen(
+                    self.url + "/healthz", timeout=1, context=_unverified()
+                ) as answer:
                     if answer.status == 200:
                         return self
             except (urllib.error.URLError, OSError):
@@ -103,6 +121,21 @@ class UpServer:
         raise RuntimeError(
             f"nsight-lab up did not answer within {timeout}s: {self.log.read_text()[-3000:]}"
         )
+
+    def log_line(self, marker: str, timeout: float = 15.0) -> str:
+        """The first line of ``up.log`` holding ``marker``, waiting for it to be written.
+
+        ``/healthz`` answers as soon as the gateway is ready, a moment before ``up``
+        prints where everything is, so a reader of the log must wait for the line.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log.read_text().splitlines():
+                if marker in line:
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{marker!r} never appeared in {self.log}")
+            time.sleep(0.1)
 
     def kill(self) -> None:
         """SIGKILL: the hardest crash; nothing gets to clean up."""
@@ -129,6 +162,14 @@ class UpServer:
         self.stop()
 
 
+def _unverified() -> ssl.SSLContext:
+    """Only for the readiness probe of a gateway with a self-signed test certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class Workload:
     """The bundled demo workload started through ``nsight-lab run``."""
 
@@ -136,12 +177,14 @@ class Workload:
         self,
         gw: str,
         tag: str,
-        instance: str,
+        instance: str | None,
         *,
         collector: str = "pyspy",
         process_name: str | None = None,
         seconds: float = 120.0,
         env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        log: Path | None = None,
     ) -> None:
         cmd = [
             sys.executable,
@@ -152,18 +195,20 @@ class Workload:
             tag,
             "--collector",
             collector,
-            "--instance",
-            instance,
         ]
+        if instance:  # else every process of the tree names itself (host-pid)
+            cmd += ["--instance", instance]
         if process_name:
             cmd += ["--process-name", process_name]
-        cmd += ["--", sys.executable, "-m", "nsight_lab.demo.workload", "--seconds", str(seconds)]
+        cmd += ["--", *(command or [sys.executable, "-m", "nsight_lab.demo.workload",
+                                    "--seconds", str(seconds)])]  # fmt: skip
         self.instance = instance
+        output = log.open("ab") if log is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             cmd,
             env=base_env({"NSIGHT_LAB_GW": gw, **(env or {})}),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
             start_new_session=True,
         )
 

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.support.minio import free_port
 from tests.support.stack import REPO_ROOT, base_env
@@ -23,7 +24,16 @@ BUILD = REPO_ROOT / "nsight_lab" / "jupyter" / "labextension"
 
 
 class JupyterLabServer:
-    def __init__(self, home: Path, gateway: str) -> None:
+    def __init__(
+        self,
+        home: Path,
+        gateway: str,
+        env: dict[str, str] | None = None,
+        *,
+        server_config: dict[str, Any] | None = None,
+    ) -> None:
+        """``server_config``: more of ``jupyter_server_config.json``, by section
+        (``{"NsightLabExtension": {...}}``)."""
         if not (BUILD / "package.json").is_file():
             raise RuntimeError(
                 f"{BUILD} has no build; run `bash scripts/build-labextension.sh` first"
@@ -41,7 +51,12 @@ class JupyterLabServer:
         config = home / "config"
         config.mkdir()
         (config / "jupyter_server_config.json").write_text(
-            json.dumps({"ServerApp": {"jpserver_extensions": {"nsight_lab.jupyter": True}}})
+            json.dumps(
+                {
+                    "ServerApp": {"jpserver_extensions": {"nsight_lab.jupyter": True}},
+                    **(server_config or {}),
+                }
+            )
         )
         # JupyterLab's "get Jupyter news?" toast would cover the panel in screenshots.
         (config / "labconfig").mkdir()
@@ -62,6 +77,8 @@ class JupyterLabServer:
                 "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
                 "NSIGHT_LAB_GW": gateway,
                 "NSIGHT_CLOUD_CONF": str(home / "absent.conf"),
+                "NSIGHT_LAB_TRACE_CACHE": str(home / "trace-cache"),
+                **(env or {}),
             }
         )
         self.proc: subprocess.Popen[bytes] | None = None
@@ -107,3 +124,20 @@ class JupyterLabServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+def open_panel(page: Any, lab: JupyterLabServer) -> Any:
+    """A fresh JupyterLab page with the Nsight sidebar open and connected."""
+    page.goto(f"{lab.url}/lab?token={lab.token}&reset")
+    page.locator('.lm-TabBar-tab[data-id="nsight-lab-panel"]').click()
+    panel = page.locator("#nsight-lab-panel")
+    panel.get_by_text("connected", exact=True).wait_for()
+    return panel
+
+
+def choose_tag(panel: Any, tag: str) -> Any:
+    """Pick ``tag`` in the panel's choice of known tags, once the coordinator knows it."""
+    choice = panel.get_by_label("Tag", exact=True)
+    choice.locator(f'option[value="{tag}"]').wait_for(state="attached")
+    choice.select_option(tag)
+    return choice

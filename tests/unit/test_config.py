@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nsight_lab.auth.credentials import resolve_credential
 from nsight_lab.config import AuthSettings, CliConfig, ConfigError, load_config, save_config
 
 
@@ -31,7 +32,7 @@ def test_saved_file_is_private_and_round_trips(conf: Path) -> None:
     save_config(CliConfig(gw="https://gw:8888", auth=AuthSettings(apikey="s3cret")))
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
     loaded = load_config()
-    assert loaded.gw == "https://gw:8888" and loaded.api_key() == "s3cret"
+    assert loaded.gw == "https://gw:8888" and loaded.auth.apikey == "s3cret"
 
 
 def test_world_readable_file_is_refused_with_the_fix(conf: Path) -> None:
@@ -53,4 +54,6 @@ def test_environment_overrides_url_and_key(conf: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("NSIGHT_LAB_GW", "http://b:2")
     monkeypatch.setenv("NSIGHT_API_KEY", "from-env")
     config = load_config()
-    assert config.gw == "http://b:2" and config.api_key() == "from-env"
+    credential = resolve_credential(config)
+    assert config.gw == "http://b:2" and credential.api_key == "from-env"
+    assert credential.source == "NSIGHT_API_KEY"

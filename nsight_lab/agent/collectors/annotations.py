@@ -14,10 +14,19 @@ from nsight_lab.agent.collectors.base import CollectorError, ProducedFile, Range
 
 class AnnotationsCollector:
     name = "annotations"
+    inline = True
+    capabilities = ["ranges"]
 
     def __init__(self, process_name: str, ranges: RangeLog = RANGES) -> None:
         self._window = RangeWindow(process_name, ranges)
         self._running = False
+
+    def set_report_metadata(self, metadata: dict[str, object]) -> None:
+        self._window.metadata = dict(metadata)
+
+    def halt(self) -> None:
+        """A step capture ended: its ranges end here, the tool stops in ``stop``."""
+        self._window.mark_end()
 
     def start(self, collection_dir: Path, collection_index: int) -> None:
         if self._running:

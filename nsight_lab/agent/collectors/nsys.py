@@ -33,8 +33,59 @@ def find_nsys(explicit: str | None = None) -> str | None:
     return shutil.which("nsys")
 
 
+def preflight(executable: str | None, environ: dict[str, str] | None = None) -> list[str]:
+    """What nsys needs on this host, said plainly before a start rather than after.
+
+    Each finding is one sentence; an empty list means nothing stands in the way.
+    """
+    env = os.environ if environ is None else environ
+    findings: list[str] = []
+    if executable is None:
+        return ["nsys is not installed (not on PATH, NSIGHT_LAB_NSYS unset)"]
+    try:
+        done = subprocess.run(
+            [executable, "--version"], capture_output=True, timeout=30, check=False
+        )
+        version = (done.stdout or done.stderr).decode("utf-8", "replace").strip()
+        if done.returncode != 0 or not version:
+            findings.append(f"`nsys --version` failed with status {done.returncode}")
+        else:
+            findings.append(f"version: {version.splitlines()[0][:120]}")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        findings.append(f"`{executable} --version` cannot run: {exc}")
+    try:
+        paranoid = int(Path("/proc/sys/kernel/perf_event_paranoid").read_text().strip())
+        if paranoid > 2:
+            findings.append(
+                f"kernel.perf_event_paranoid is {paranoid}: CPU sampling and context switches "
+                "are unavailable (set it to 2 or lower: sysctl -w kernel.perf_event_paranoid=2)"
+            )
+    except (OSError, ValueError):
+        findings.append("kernel.perf_event_paranoid cannot be read; CPU sampling may fail")
+    tmp = env.get("TMPDIR") or "/tmp"
+    if not os.path.isdir(tmp) or not os.access(tmp, os.W_OK | os.X_OK):
+        findings.append(f"TMPDIR {tmp} is not a writable folder; nsys keeps its session there")
+    else:
+        try:
+            if os.statvfs(tmp).f_flag & getattr(os, "ST_NOEXEC", 8):
+                findings.append(
+                    f"TMPDIR {tmp} is mounted noexec; nsys injects libraries from it, so set "
+                    "TMPDIR to an exec-capable folder"
+                )
+        except OSError:
+            pass
+    return findings
+
+
+def blocking(findings: list[str]) -> list[str]:
+    """The findings that stop nsys from recording at all (the rest are warnings)."""
+    return [f for f in findings if f.startswith("TMPDIR")]
+
+
 class NsysCollector:
     name = "nsys"
+    inline = False
+    capabilities = ["cuda", "cpu"]
 
     def __init__(
         self,
@@ -61,6 +112,14 @@ class NsysCollector:
         self.export_sqlite = export_sqlite
         self._window = RangeWindow(process_name, ranges)
         self._dir: Path | None = None
+        self._options: dict[str, object] = {}
+        self.findings = preflight(executable)
+        #: Said in the report metadata: what went wrong but did not stop the upload.
+        self.warnings: list[str] = []
+
+    def configure(self, options: dict[str, object]) -> None:
+        """`nsys start` switches for the next collection, already checked."""
+        self._options = dict(options)
 
     def _run(self, args: list[str], timeout: float) -> None:
         argv = [self.executable, *args]
@@ -82,9 +141,20 @@ class NsysCollector:
                 f"`nsys {args[0]}` failed with status {done.returncode}: {output[-600:]}"
             )
 
+    def set_report_metadata(self, metadata: dict[str, object]) -> None:
+        self._window.metadata = dict(metadata)
+
+    def halt(self) -> None:
+        """A step capture ended: its ranges end here, the tool stops in ``stop``."""
+        self._window.mark_end()
+
     def start(self, collection_dir: Path, collection_index: int) -> None:
         if self._dir is not None:
             raise CollectorError("nsys is already recording a collection")
+        stopper = blocking(self.findings)
+        if stopper:
+            raise CollectorError("nsys cannot record here: " + "; ".join(stopper))
+        self.warnings = []
         collection_dir.mkdir(parents=True, exist_ok=True)
         self._run(
             [
@@ -92,6 +162,7 @@ class NsysCollector:
                 f"--session={self.session}",
                 f"--output={collection_dir / REPORT_STEM}",
                 "--force-overwrite=true",
+                *(f"--{name}={value}" for name, value in self._options.items()),
             ],
             _START_TIMEOUT_S,
         )
@@ -124,6 +195,7 @@ class NsysCollector:
             except CollectorError as exc:
                 # The report itself is still worth uploading; analysis can export later.
                 log.warning("SQLite export failed, uploading the report alone: %s", exc)
+                self.warnings.append(f"nsys export to SQLite failed; report uploaded alone: {exc}")
             else:
                 if sqlite.is_file():
                     produced.append(ProducedFile(sqlite, "sqlite"))

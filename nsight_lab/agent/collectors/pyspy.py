@@ -52,6 +52,8 @@ def find_pyspy(explicit: str | None = None) -> str | None:
 
 class PySpyCollector:
     name = "pyspy"
+    inline = False
+    capabilities = ["python", "cpu"]
 
     def __init__(
         self,
@@ -76,6 +78,18 @@ class PySpyCollector:
         self._window = RangeWindow(process_name, ranges)
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
+        self._options: dict[str, object] = {}
+
+    def configure(self, options: dict[str, object]) -> None:
+        """``rate``, ``native``, ``idle``, ``gil`` for the next collection, already checked."""
+        self._options = dict(options)
+
+    def set_report_metadata(self, metadata: dict[str, object]) -> None:
+        self._window.metadata = dict(metadata)
+
+    def halt(self) -> None:
+        """A step capture ended: its ranges end here, the tool stops in ``stop``."""
+        self._window.mark_end()
 
     def start(self, collection_dir: Path, collection_index: int) -> None:
         if self._proc is not None:
@@ -86,9 +100,12 @@ class PySpyCollector:
             self.executable, "record",
             "--pid", str(self.target_pid),
             "--format", "speedscope",
-            "--rate", str(self.rate),
+            "--rate", str(self._options.get("rate", self.rate)),
             "--output", str(output),
-            "--nonblocking",
+            # py-spy reads native stacks only from a paused process; that is the
+            # price the user asked for with --native.
+            *([] if self._options.get("native") else ["--nonblocking"]),
+            *(f"--{flag}" for flag in ("native", "idle", "gil") if self._options.get(flag)),
         ]  # fmt: skip
         log_path = collection_dir / "py-spy.log"
         with open(log_path, "wb") as log_file:

@@ -52,11 +52,18 @@ def _read_annotations(path: Path, sink: TableSink) -> TraceMetadata:
     return annotations.read(path, sink)
 
 
+def _read_cupti(path: Path, sink: TableSink) -> TraceMetadata:
+    from nsight_lab.trace.importers import cupti
+
+    return cupti.read(path, sink)
+
+
 IMPORTERS: dict[str, Importer] = {
     "nsys-sqlite": Importer("nsys-sqlite", _read_nsys_sqlite, (".sqlite", ".db", ".sqlite3")),
     "kineto": Importer("kineto", _read_kineto, (".json", ".json.gz", ".pt.trace.json")),
     "speedscope": Importer("speedscope", _read_speedscope, (".speedscope.json", ".speedscope")),
     "annotations": Importer("annotations", _read_annotations, (".ranges.jsonl", ".jsonl")),
+    "cupti": Importer("cupti", _read_cupti, (".cupti.jsonl",)),
 }
 
 
@@ -87,7 +94,10 @@ def detect(path: Path) -> str:
     if head.startswith(b"SQLite format 3\x00"):
         return "nsys-sqlite"
     text = head.lstrip()
-    if b"nsight-lab-ranges" in head.split(b"\n", 1)[0] or name.endswith(".jsonl"):
+    first_line = head.split(b"\n", 1)[0]
+    if b"nsight-lab-cupti" in first_line or name.endswith(".cupti.jsonl"):
+        return "cupti"
+    if b"nsight-lab-ranges" in first_line or name.endswith(".jsonl"):
         return "annotations"
     if b"speedscope" in head:
         return "speedscope"
@@ -99,5 +109,6 @@ def detect(path: Path) -> str:
     raise TraceFormatError(
         path,
         "unrecognised trace format (expected an nsys SQLite export or .nsys-rep, a Kineto/Chrome"
-        " trace JSON, a py-spy speedscope JSON or a *.ranges.jsonl annotation log)",
+        " trace JSON, a py-spy speedscope JSON, a *.ranges.jsonl annotation log or a *.cupti.jsonl"
+        " CUPTI record log)",
     )

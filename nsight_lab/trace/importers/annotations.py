@@ -9,6 +9,7 @@ line is reported with its line number.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -23,11 +24,26 @@ BATCH_LINES = 100_000
 
 
 class Header(msgspec.Struct):
+    """The first line of every log the agent writes (ranges here, CUPTI records too)."""
+
     format: str
     version: int
     epoch_ns: int | None = None
     pid: int | None = None
     process_name: str | None = None
+    #: The agent's report metadata (clock anchor, steps), as in Kineto's ``nsight_lab``.
+    nsight_lab: dict[str, Any] | None = None
+
+
+def take_header(header: Header, meta: TraceMetadata, sink: TableSink) -> None:
+    """What a header says about the report: version, epoch, agent metadata, process."""
+    meta.schema_version = str(header.version)
+    meta.epoch_ns = header.epoch_ns
+    meta.apply_agent_metadata(header.nsight_lab)
+    if header.pid is not None:
+        meta.extra["pid"] = header.pid
+        if header.process_name:
+            sink.add("processes", pa.table({"pid": [header.pid], "name": [header.process_name]}))
 
 
 class Range(msgspec.Struct):
@@ -83,15 +99,7 @@ def read(path: Path, sink: TableSink) -> TraceMetadata:
                             path,
                             f"line 1: unsupported format {header.format!r} version {header.version}",
                         )
-                    meta.schema_version = str(header.version)
-                    meta.epoch_ns = header.epoch_ns
-                    if header.pid is not None:
-                        meta.extra["pid"] = header.pid
-                        if header.process_name:
-                            sink.add(
-                                "processes",
-                                pa.table({"pid": [header.pid], "name": [header.process_name]}),
-                            )
+                    take_header(header, meta, sink)
                     continue
                 try:
                     r = _RANGE.decode(line)

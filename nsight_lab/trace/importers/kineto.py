@@ -548,6 +548,9 @@ def _metadata(path: Path, outer: dict[str, Any], state: _State) -> TraceMetadata
             meta.extra[key] = outer[key]
     if dist:
         meta.extra["distributedInfo"] = dist
+    if isinstance(outer.get("host_name"), str):
+        meta.hostname = outer["host_name"]
+    meta.apply_agent_metadata(outer.get("nsight_lab"))
     return meta
 
 

@@ -17,6 +17,7 @@ from nsight_analysis.service import AnalysisService, tail_lines
 from nsight_lab.analysis_models import JobCreate, JobInfo, JobOutput, JobState
 from nsight_lab.models import API_PREFIX
 from nsight_lab.recipe.record import output_kind
+from nsight_lab.servicekit import CallerDep
 
 router = APIRouter(tags=["jobs"])
 
@@ -34,40 +35,44 @@ def api_root(request: Request) -> str:
 
 
 @router.post("/jobs", response_model=JobInfo, status_code=201)
-async def create_job(body: JobCreate, service: Service) -> JobInfo:
-    return await run_in_threadpool(service.create_job, body)
+async def create_job(body: JobCreate, service: Service, caller: CallerDep) -> JobInfo:
+    return await run_in_threadpool(service.create_job, body, caller)
 
 
 @router.get("/jobs", response_model=list[JobInfo])
 async def list_jobs(
     service: Service,
+    caller: CallerDep,
     state: JobState | None = None,
     tag: str | None = None,
     session_id: str | None = None,
     limit: int = Query(200, ge=1, le=10_000),
 ) -> list[JobInfo]:
-    return service.db.list_jobs(state=state, tag=tag, session_id=session_id, limit=limit)
+    found = service.db.list_jobs(state=state, tag=tag, session_id=session_id, limit=limit)
+    return [job for job in found if caller.allows(job.tag)]
 
 
 @router.get("/jobs/{job_id}", response_model=JobInfo)
-async def get_job(job_id: str, service: Service) -> JobInfo:
-    return service.get_job(job_id)
+async def get_job(job_id: str, service: Service, caller: CallerDep) -> JobInfo:
+    return service.get_job(job_id, caller)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobInfo)
-async def cancel_job(job_id: str, service: Service) -> JobInfo:
-    return await run_in_threadpool(service.cancel_job, job_id)
+async def cancel_job(job_id: str, service: Service, caller: CallerDep) -> JobInfo:
+    return await run_in_threadpool(service.cancel_job, job_id, caller)
 
 
 @router.delete("/jobs/{job_id}", status_code=204)
-async def delete_job(job_id: str, service: Service) -> Response:
-    await run_in_threadpool(service.delete_job, job_id)
+async def delete_job(job_id: str, service: Service, caller: CallerDep) -> Response:
+    await run_in_threadpool(service.delete_job, job_id, caller)
     return Response(status_code=204)
 
 
 @router.get("/jobs/{job_id}/outputs", response_model=list[JobOutput])
-async def list_outputs(job_id: str, request: Request, service: Service) -> list[JobOutput]:
-    service.get_job(job_id)
+async def list_outputs(
+    job_id: str, request: Request, service: Service, caller: CallerDep
+) -> list[JobOutput]:
+    service.get_job(job_id, caller)
     root = api_root(request)
 
     def build() -> list[JobOutput]:
@@ -102,11 +107,12 @@ async def list_outputs(job_id: str, request: Request, service: Service) -> list[
 async def job_logs(
     job_id: str,
     service: Service,
+    caller: CallerDep,
     tail: int | None = Query(None, ge=0, description="Only the last N lines."),
     follow: bool = Query(False, description="Keep streaming until the job ends."),
     timeout: float | None = Query(None, gt=0, description="Longest a follow may last, in seconds."),
 ) -> Response:
-    service.get_job(job_id)
+    service.get_job(job_id, caller)
     data = await run_in_threadpool(service.read_log, job_id, 0)
     first = tail_lines(data, tail) if tail is not None else data
     if not follow:

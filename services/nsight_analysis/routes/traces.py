@@ -23,6 +23,7 @@ from nsight_analysis.routes.jobs import api_root
 from nsight_analysis.service import AnalysisError, NotFound
 from nsight_lab.analysis_models import IngestStatus, TraceLinks
 from nsight_lab.models import ConversionState
+from nsight_lab.servicekit import CallerDep
 from nsight_lab.storage.base import ObjectNotFound
 from nsight_lab.trace.converted import MANIFEST_FILE, trace_key
 
@@ -32,18 +33,28 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @router.get("/ingest", response_model=IngestStatus)
-async def ingest_status(service: Service) -> IngestStatus:
-    return IngestStatus(**service.ingest.status())
+async def ingest_status(service: Service, caller: CallerDep) -> IngestStatus:
+    status = IngestStatus(**service.ingest.status())
+    if caller.limited:  # the last conversion may be another tenant's report
+        status.last_conversion = None
+    return status
 
 
 @router.get("/traces/{sha256}", response_model=TraceLinks)
-async def trace_links(sha256: str, request: Request, service: Service) -> TraceLinks:
-    """Manifest and presigned URLs of the converted trace of the report with this sha256."""
+async def trace_links(
+    sha256: str, request: Request, service: Service, caller: CallerDep
+) -> TraceLinks:
+    """Manifest and presigned URLs of the converted trace of the report with this sha256.
+
+    A caller limited to some tags must own a file with this content; to everyone else
+    the answer is the same 404 as for content no one uploaded."""
     if not _SHA256.match(sha256):
         raise AnalysisError("sha256: expected 64 lowercase hex digits (a file's sha256)", 422)
     root = api_root(request)
 
     def build() -> TraceLinks:
+        if not service.scopes.may_read(caller, sha256):
+            raise NotFound(f"no converted trace for {sha256}: no report of yours has this sha256")
         found = service.ingest.stored(sha256)
         if found is None or found.state != ConversionState.CONVERTED:
             why = (

@@ -13,11 +13,13 @@ import time
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from nsight_coordinator import tenancy
 from nsight_coordinator.db import to_datetime
 from nsight_coordinator.errors import Invalid, NotFound
 from nsight_coordinator.state import State
 from nsight_coordinator.urls import absolute_url
 from nsight_lab.models import ConversionState, ConversionUpdate, DownloadLink, FileInfo
+from nsight_lab.servicekit import CallerDep
 
 router = APIRouter(tags=["files"])
 
@@ -31,32 +33,47 @@ def _unknown_file(file_id: str) -> NotFound:
 @router.get("/files", response_model=list[FileInfo])
 async def list_files(
     state: State,
+    caller: CallerDep,
     session_id: str | None = None,
     collection_id: str | None = None,
     conversion: ConversionState | None = None,
+    sha256: str | None = None,
     limit: int | None = Query(None, ge=1, le=10_000),
 ) -> list[FileInfo]:
-    """Oldest first; ``conversion=pending&limit=N`` is the analysis side's work queue."""
-    return state.db.list_files(
-        session_id=session_id, collection_id=collection_id, conversion=conversion, limit=limit
+    """Oldest first; ``conversion=pending&limit=N`` is the analysis side's work queue.
+
+    A caller limited to some tags gets up to ``limit`` of its own files, so the limit
+    applies after the tags do."""
+    found = state.db.list_files(
+        session_id=session_id,
+        collection_id=collection_id,
+        conversion=conversion,
+        sha256=sha256,
+        limit=None if caller.limited else limit,
     )
+    visible = [f for f in found if caller.allows(f.tag)]
+    return visible if limit is None else visible[:limit]
 
 
 @router.get("/files/{file_id}", response_model=FileInfo)
-async def get_file(file_id: str, state: State) -> FileInfo:
+async def get_file(file_id: str, state: State, caller: CallerDep) -> FileInfo:
     found = state.db.get_file(file_id)
-    if found is None:
+    if found is None or not tenancy.file_visible(caller, found):
         raise _unknown_file(file_id)
     return found
 
 
 @router.put("/files/{file_id}/conversion", response_model=FileInfo)
-async def set_conversion(file_id: str, body: ConversionUpdate, state: State) -> FileInfo:
-    """Record the analysis side's conversion of the file (converted, failed, skipped)."""
+async def set_conversion(
+    file_id: str, body: ConversionUpdate, state: State, caller: CallerDep
+) -> FileInfo:
+    """Record the analysis side's conversion of the file (converted, failed, skipped).
+
+    Only the analysis service calls it; a tenant's caller may touch only its own files."""
     if body.state == ConversionState.CONVERTED and body.trace_prefix is None:
         raise Invalid("trace_prefix: required when state is 'converted' (traces/<sha256>/)")
     found = state.db.get_file(file_id)
-    if found is None:
+    if found is None or not tenancy.file_visible(caller, found):
         raise _unknown_file(file_id)
     if body.trace_prefix is not None and body.trace_prefix != f"traces/{found.sha256}/":
         raise Invalid(
@@ -68,10 +85,12 @@ async def set_conversion(file_id: str, body: ConversionUpdate, state: State) -> 
 
 
 @router.get("/files/{file_id}/download", response_model=DownloadLink)
-async def download_link(file_id: str, request: Request, state: State) -> DownloadLink:
+async def download_link(
+    file_id: str, request: Request, state: State, caller: CallerDep
+) -> DownloadLink:
     """Always an absolute URL: local-backend URLs are resolved against this request."""
     found = state.db.get_file(file_id)
-    if found is None:
+    if found is None or not tenancy.file_visible(caller, found):
         raise _unknown_file(file_id)
     expiry = state.settings.presign_expiry_s
     url = await run_in_threadpool(

@@ -17,7 +17,13 @@ from starlette.concurrency import run_in_threadpool
 
 from nsight_coordinator.errors import CoordinatorError, NotFound
 from nsight_coordinator.state import CoordinatorState, State
-from nsight_lab.storage import InvalidKey, ObjectNotFound, SignatureError, StorageError
+from nsight_lab.storage import (
+    InvalidKey,
+    ObjectExists,
+    ObjectNotFound,
+    SignatureError,
+    StorageError,
+)
 from nsight_lab.storage.local import LocalStore
 
 router = APIRouter(tags=["storage"])
@@ -29,6 +35,10 @@ class _Forbidden(CoordinatorError):
 
 class _BadKey(CoordinatorError):
     status_code = 400
+
+
+class _Exists(CoordinatorError):
+    status_code = 412
 
 
 class _Writer(Protocol):
@@ -53,6 +63,8 @@ def _http_error(exc: StorageError) -> CoordinatorError:
         return _BadKey(str(exc))
     if isinstance(exc, ObjectNotFound):
         return NotFound(str(exc))
+    if isinstance(exc, ObjectExists):
+        return _Exists(str(exc))
     return _BadKey(str(exc))
 
 

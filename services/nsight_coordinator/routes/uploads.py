@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -18,13 +19,15 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from nsight_coordinator import tenancy
 from nsight_coordinator.db import UploadRow, UploadState, new_id, to_datetime
 from nsight_coordinator.errors import Conflict, Invalid, NotFound
 from nsight_coordinator.state import CoordinatorState, State
 from nsight_coordinator.urls import absolute_url
 from nsight_lab.models import FileInfo, PresignedPart, UploadComplete, UploadPlan, UploadRequest
 from nsight_lab.naming import report_filename, split_extension
-from nsight_lab.storage import StorageError, verify_object
+from nsight_lab.servicekit import CallerDep, ServiceError
+from nsight_lab.storage import ObjectTooLarge, StorageError, part_size_for, verify_object
 
 router = APIRouter(tags=["uploads"])
 
@@ -44,16 +47,17 @@ def _plan(state: CoordinatorState, request: Request, upload: UploadRow) -> Uploa
     store = state.store
     expires_at = to_datetime(time.time() + expiry)
     if upload.method == SINGLE:
-        url = absolute_url(request, store.presign_put(upload.key, expires_s=expiry))
+        url = absolute_url(request, store.presign_put(upload.key, expires_s=expiry, exclusive=True))
         return UploadPlan(
             upload_id=upload.upload_id,
             key=upload.key,
             method=SINGLE,
             url=url,
+            headers=store.exclusive_put_headers(),
             expires_at=expires_at,
         )
     assert upload.store_upload_id is not None
-    part_size = state.settings.part_size
+    part_size = part_size_for(upload.size, state.settings.part_size)
     count = max(1, -(-upload.size // part_size))
     parts = [
         PresignedPart(
@@ -76,8 +80,15 @@ def _plan(state: CoordinatorState, request: Request, upload: UploadRow) -> Uploa
 
 
 @router.post("/uploads", response_model=UploadPlan, status_code=201)
-async def request_upload(body: UploadRequest, request: Request, state: State) -> UploadPlan:
+async def request_upload(
+    body: UploadRequest, request: Request, state: State, caller: CallerDep
+) -> UploadPlan:
     """A plan for one report: one PUT, several part PUTs, or nothing if already stored."""
+    tenancy.agent(state, caller, body.agent_id)
+    try:
+        part_size_for(body.size, state.settings.part_size)
+    except ObjectTooLarge as exc:
+        raise ServiceError(str(exc), 413) from exc
     collection, agent = state.db.participant_context(body.collection_id, body.agent_id)
     stored = state.db.find_file(body.collection_id, body.agent_id, body.filename, body.sha256)
     if stored is not None:
@@ -118,6 +129,7 @@ async def request_upload(body: UploadRequest, request: Request, state: State) ->
         state=UploadState.PENDING,
         created_at=time.time(),
         collection_files=body.collection_files,
+        metadata=json.dumps(body.metadata),
     )
     state.db.add_upload(upload)
     return await run_in_threadpool(_plan, state, request, upload)
@@ -138,8 +150,12 @@ async def _exclusive(state: CoordinatorState, upload_id: str) -> AsyncIterator[N
 
 
 @router.post("/uploads/{upload_id}/complete", response_model=FileInfo, status_code=201)
-async def complete_upload(upload_id: str, body: UploadComplete, state: State) -> FileInfo:
+async def complete_upload(
+    upload_id: str, body: UploadComplete, state: State, caller: CallerDep
+) -> FileInfo:
     """Assemble (multipart), verify size and SHA-256, register the file once."""
+    if not tenancy.upload_visible(state, caller, state.db.get_upload(upload_id)):
+        raise _unknown_upload(upload_id)
     async with _exclusive(state, upload_id):
         return await _complete(upload_id, body, state)
 
@@ -184,7 +200,7 @@ async def _complete(upload_id: str, body: UploadComplete, state: State) -> FileI
 
 
 @router.delete("/uploads/{upload_id}", status_code=204)
-async def abort_upload(upload_id: str, state: State) -> Response:
+async def abort_upload(upload_id: str, state: State, caller: CallerDep) -> Response:
     """Abort a pending upload: claim it first, then free its object.
 
     The claim comes before the (possibly slow) delete, so a retried upload request
@@ -193,7 +209,7 @@ async def abort_upload(upload_id: str, state: State) -> Response:
     """
     async with _exclusive(state, upload_id):
         upload = state.db.get_upload(upload_id)
-        if upload is None:
+        if upload is None or not tenancy.upload_visible(state, caller, upload):
             raise _unknown_upload(upload_id)
         if upload.state == UploadState.COMPLETED:
             raise Conflict(

@@ -190,3 +190,23 @@ def test_ensure_bucket_creates_once_and_is_idempotent(minio_server: MinioServer)
     store.ensure_bucket()
     store.put_bytes("x", b"1")
     assert [o.key for o in store.list()] == ["x"]
+
+
+def test_an_exclusive_put_url_never_replaces_a_stored_object(
+    store: S3Store, prefix: str, tmp_path: Path
+) -> None:
+    """MinIO honours the signed ``If-None-Match: *``: a replayed URL gets 412 (which
+    the agent takes as "already stored"), and leaving the header out breaks the
+    signature."""
+    first = write_random(tmp_path / "first.bin", 200_000)
+    second = write_random(tmp_path / "second.bin", 200_000)
+    key = f"{prefix}/exclusive.nsys-rep"
+    url = store.presign_put(key, exclusive=True)
+    headers = store.exclusive_put_headers()
+    assert upload_single(url, first, timeout=30, headers=headers)
+    assert upload_single(url, second, timeout=30, headers=headers) == ""
+    with pytest.raises(TransferError) as refused:
+        upload_single(url, second, timeout=30, retries=0)
+    assert refused.value.status in (400, 403)  # MinIO: the signed header is missing
+    body, _ = fetch(store.presign_get(key))
+    assert body == first.read_bytes()

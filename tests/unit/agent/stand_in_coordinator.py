@@ -34,6 +34,8 @@ class StandIn:
     byes: list[str] = field(default_factory=list)
     #: Fault injection knobs.
     garbage: bool = False
+    #: What registration tells agents: how often they must be seen.
+    heartbeat_interval_s: float = 5
     uploads_status: int | None = None
     corrupt_puts: int = 0
     cond: threading.Condition = field(default_factory=threading.Condition)
@@ -82,6 +84,8 @@ def serve(state: StandIn) -> tuple[ThreadingHTTPServer, str]:
         def _route(self, method: str) -> None:
             url = urlsplit(self.path)
             state.requests.append((method, url.path))
+            if state.garbage:  # at once: a broken proxy does not hold long-polls
+                return self._reply(200)
             if not url.path.startswith(PREFIX):
                 return self._reply(404, {"detail": "not found"})
             parts = url.path[len(PREFIX) :].split("/")
@@ -93,7 +97,12 @@ def serve(state: StandIn) -> tuple[ThreadingHTTPServer, str]:
                 agent_id = reg.get("agent_id") or uuid.uuid4().hex
                 state.agents[agent_id] = reg
                 return self._reply(
-                    200, {"agent_id": agent_id, "heartbeat_interval_s": 5, "poll_timeout_s": 0.5}
+                    200,
+                    {
+                        "agent_id": agent_id,
+                        "heartbeat_interval_s": state.heartbeat_interval_s,
+                        "poll_timeout_s": 0.5,
+                    },
                 )
             if parts[0] == "agents" and len(parts) >= 3 and parts[1] not in state.agents:
                 return self._reply(404, {"detail": "unknown agent: register again"})

@@ -158,3 +158,57 @@ def test_nsys_needs_a_launch_session_and_a_binary(tmp_path: Path) -> None:
         NsysCollector(None, "p", nsys_path=str(FAKE_NSYS))
     with pytest.raises(CollectorError, match="nsys not found"):
         NsysCollector("s", "p", nsys_path=str(tmp_path / "nsys"))
+
+
+def test_nsys_preflight_says_what_nsys_needs_before_any_start(
+    tmp_path: Path, fake_nsys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nsight_lab.agent.collectors.nsys import preflight
+
+    findings = preflight(str(FAKE_NSYS), {"TMPDIR": str(tmp_path)})
+    assert findings[0] == "version: NVIDIA Nsight Systems version 2026.1.1 (FAKE stand-in)"
+    assert not any(f.startswith("TMPDIR") for f in findings)
+    missing = preflight(str(FAKE_NSYS), {"TMPDIR": str(tmp_path / "gone")})
+    assert any("TMPDIR" in f and "not a writable folder" in f for f in missing)
+    # A TMPDIR nsys cannot use stops the start with the reason, before nsys runs.
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "gone"))
+    collector = NsysCollector("sess-1", "trainer", nsys_path=str(FAKE_NSYS))
+    with pytest.raises(CollectorError, match="nsys cannot record here: TMPDIR"):
+        collector.start(tmp_path / "c0", 0)
+    assert not fake_nsys.exists()  # nsys itself was never asked to start
+
+
+def test_nsys_options_become_nsys_start_switches(tmp_path: Path, fake_nsys: Path) -> None:
+    collector = NsysCollector("sess-1", "trainer", nsys_path=str(FAKE_NSYS))
+    collector.configure({"sample": "none", "sampling-frequency": 1000})
+    collector.start(tmp_path / "c0", 0)
+    collector.stop()
+    assert _calls(fake_nsys)[0][-2:] == ["--sample=none", "--sampling-frequency=1000"]
+
+
+def test_nsys_failed_export_is_a_warning_in_the_report_metadata(
+    tmp_path: Path, fake_nsys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_NSYS_FAIL", "export")
+    collector = NsysCollector("sess-1", "trainer", nsys_path=str(FAKE_NSYS))
+    collector.start(tmp_path / "c0", 0)
+    files = collector.stop()
+    assert "report" in _kinds(files) and "sqlite" not in _kinds(files)
+    assert collector.warnings and "report uploaded alone" in collector.warnings[0]
+
+
+def test_pyspy_options_become_pyspy_flags(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", BUSY_CHILD])
+    try:
+        time.sleep(0.5)
+        collector = PySpyCollector(child.pid, "busy", ranges=None)
+        collector.configure({"rate": 50, "idle": True})
+        collector.start(tmp_path, 0)
+        time.sleep(0.5)
+        files = collector.stop()
+    finally:
+        child.kill()
+        child.wait()
+    assert _kinds(files) == {"report": "profile.speedscope.json"}
+    profile = json.loads(files[0].path.read_text())
+    assert profile["profiles"]  # sampled at the asked rate, idle threads included

@@ -31,6 +31,15 @@ def test_defaults_from_a_bare_url() -> None:
     assert config.target_pid == os.getpid()
 
 
+def test_a_spool_root_moves_every_process_folder_and_keeps_adoption(tmp_path: Path) -> None:
+    config = load_config(
+        {"NSIGHT_LAB_COORDINATOR_URL": URL, "NSIGHT_LAB_SPOOL_ROOT": str(tmp_path)}
+    )
+    assert config is not None
+    assert config.spool_dir == tmp_path / str(os.getpid())
+    assert config.adopt_orphan_spools
+
+
 def test_every_variable_is_read(tmp_path: Path) -> None:
     config = load_config(
         {

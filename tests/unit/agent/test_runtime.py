@@ -249,6 +249,28 @@ def test_coordinator_answering_garbage_raises_nothing(
     assert not [r for r in caplog.records if "died" in r.getMessage()]
 
 
+def test_while_the_coordinator_is_away_the_agent_retries_within_its_heartbeat(
+    stand_in: tuple[StandIn, str], agent_factory: Callable[..., Agent]
+) -> None:
+    """After a coordinator restart an agent must call in before it is declared lost, so
+    its waits between tries never exceed the heartbeat interval it was given, however
+    long the outage (the general retry ceiling here is 30 s)."""
+    state, url = stand_in
+    state.heartbeat_interval_s = 0.1
+    agent = agent_factory(url, retry_max_s=30.0)
+    agent.start()
+    assert agent.wait_registered(5)
+    state.garbage = True  # every answer is unreadable: the agent backs off and retries
+    time.sleep(0.3)
+    before = len(state.requests)
+    time.sleep(2.0)
+    tries = len(state.requests) - before
+    state.garbage = False
+    # Waits of at most 0.1 s give about 25 tries in 2 s; an uncapped exponential
+    # backoff gives no more than 5.
+    assert tries >= 10, tries
+
+
 def test_upload_failures_keep_the_file_spooled_until_storage_is_back(
     stand_in: tuple[StandIn, str], agent_factory: Callable[..., Agent], tmp_path: Path
 ) -> None:
@@ -325,11 +347,19 @@ def test_orphaned_spools_of_dead_processes_are_adopted(tmp_path: Path) -> None:
     assert not dead.exists()
 
 
+@pytest.mark.parametrize(
+    "status",
+    [409, 404],
+    ids=["refused", "adopted-report-of-a-collection-this-coordinator-never-had"],
+)
 def test_refused_upload_is_set_aside_with_its_reason(
-    stand_in: tuple[StandIn, str], agent_factory: Callable[..., Agent], tmp_path: Path
+    stand_in: tuple[StandIn, str],
+    agent_factory: Callable[..., Agent],
+    tmp_path: Path,
+    status: int,
 ) -> None:
     state, url = stand_in
-    state.uploads_status = 409
+    state.uploads_status = status
     report = tmp_path / "r.json"
     report.write_text("{}")
     Spool(tmp_path / "spool").add(report, collection_id="c", kind="report", agent_id="a")
@@ -338,4 +368,4 @@ def test_refused_upload_is_set_aside_with_its_reason(
     failed = tmp_path / "spool" / "failed"
     wait_for(lambda: failed.is_dir() and any(failed.iterdir()))
     (entry,) = failed.iterdir()
-    assert "409" in (entry / "reason.txt").read_text()
+    assert str(status) in (entry / "reason.txt").read_text()

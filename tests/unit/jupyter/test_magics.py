@@ -71,6 +71,15 @@ def test_a_whole_session_from_magics_ends_in_a_recipe_dataframe(
     assert isinstance(files, pd.DataFrame) and len(files) >= 1
     assert any(name.endswith(".speedscope.json") for name in files["file"])
 
+    monkeypatch.setenv("NSIGHT_LAB_TRACE_CACHE", str(tmp_path / "trace-cache"))
+    timeline = ip.run_line_magic("nsight", f"view {files['file_id'].iloc[0]}")
+    assert type(timeline).__name__ == "Timeline" and timeline.event_count > 0
+    assert {row["kind"] for row in timeline.rows} == {"sample"}  # py-spy's Python stacks
+    with pytest.raises(UsageError, match="give REPORT_ID"):
+        ip.run_line_magic("nsight", "view")
+    with pytest.raises(UsageError, match="nosuchfile"):
+        ip.run_line_magic("nsight", "view nosuchfile")
+
     root = ip.run_line_magic("nsight", "download -o reports")
     assert root.parent == tmp_path / "reports" and any(root.rglob("*.speedscope.json"))
 
@@ -165,3 +174,17 @@ def test_the_extension_registers_both_magics(ip: InteractiveShell) -> None:
     assert isinstance(ip.magics_manager.registry["NsightMagics"], NsightMagics)
     assert "nsight" in ip.magics_manager.magics["line"]
     assert "nsight_profile" in ip.magics_manager.magics["cell"]
+
+
+def test_start_takes_the_capture_flags_and_refuses_what_the_collector_cannot_do(
+    configured: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stack's agent samples with py-spy: a torch option is refused, clearly."""
+    with pytest.raises(
+        UsageError, match=r"pyspy collector cannot apply --record-shapes \(a torch option\)"
+    ):
+        configured.run_line_magic("nsight", "start --record-shapes")
+    with pytest.raises(UsageError, match="--max-overhead takes a percentage"):
+        configured.run_line_magic("nsight", "start --max-overhead lots")
+    with pytest.raises(UsageError, match="unknown collector option --warp"):
+        configured.run_line_magic("nsight", "start -O warp=9")

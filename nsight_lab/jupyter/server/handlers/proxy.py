@@ -14,7 +14,7 @@ import httpx
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from nsight_lab.client import error_detail
+from nsight_lab.auth.credentials import NotLoggedIn
 from nsight_lab.jupyter.server.connection import unreachable_detail
 from nsight_lab.jupyter.server.handlers.base import HandlerError, NsightHandler
 
@@ -45,8 +45,10 @@ class ProxyHandler(NsightHandler):
                     answer = await client.request(method, url, content=body, headers=headers)
                 except httpx.TransportError as exc:
                     raise HandlerError(502, unreachable_detail(conn.gateway, exc)) from exc
+                except NotLoggedIn as exc:
+                    raise HandlerError(401, f"{exc} (in a terminal), then reload") from exc
             if answer.status_code >= 400:
-                raise HandlerError(answer.status_code, error_detail(answer))
+                raise HandlerError(answer.status_code, conn.refusal_detail(answer))
         except HandlerError as error:
             self.finish_error(error)
             return

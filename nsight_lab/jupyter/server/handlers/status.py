@@ -30,9 +30,7 @@ class StatusHandler(NsightHandler):
         }
         try:
             conn = self.connection()
-            status.update(
-                gateway=conn.gateway, tag=conn.tag, auth="api-key" if conn.api_key else "none"
-            )
+            status.update(gateway=conn.gateway, tag=conn.tag, auth=conn.auth_label)
             # ``/tags`` needs the same authorization as every other call, so a wrong
             # key shows up here rather than on the first button the user presses.
             status["tags"] = await self.gateway_json(conn, "coordinator", "tags")
