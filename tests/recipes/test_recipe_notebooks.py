@@ -53,8 +53,10 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "nvtx_sum": ((ALEXNET,), {}),
     "osrt_sum": ((CLOVERLEAF,), {}),
     "python_sampling_sum": ((CLOVERLEAF,), {}),
+    "step_time_sum": (RANKS, {}),
     "straggler_sum": (RANKS, {}),
     "temporal_breakdown": ((NCCL,), {}),
+    "torch_op_sum": ((ALEXNET,), {}),
 }
 _SCIENTIFIC = re.compile(r">\s*-?\d+(\.\d+)?e[+-]\d+\s*<")
 
