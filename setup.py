@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 #: Folders whose importable packages ship beside nsight_lab (every package in them).
-ROOTS = ("services",)
+ROOTS = ("services", "operator")
 
 packages = find_packages(include=["nsight_lab", "nsight_lab.*"])
 package_dir: dict[str, str] = {}

@@ -159,10 +159,11 @@ class AnalysisClient:
         """Fetch one output by its presigned URL (no bearer token goes to storage)."""
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
+        url, headers = self.config.storage_request(output.url)
         try:
             with (
                 storage_http(self.config, timeout=60.0) as http,
-                http.stream("GET", output.url) as response,
+                http.stream("GET", url, headers=headers) as response,
             ):
                 if response.status_code >= 400:
                     response.read()

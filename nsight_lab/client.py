@@ -299,10 +299,11 @@ class CoordinatorClient:
     def _stream(self, url: str) -> Iterator[httpx.Response]:
         # Presigned URLs carry their own authorization; never forward our bearer token
         # to object storage.
+        target, headers = self.config.storage_request(url)
         try:
             with (
                 storage_http(self.config, timeout=60.0) as http,
-                http.stream("GET", url) as response,
+                http.stream("GET", target, headers=headers) as response,
             ):
                 if response.status_code >= 400:
                     response.read()

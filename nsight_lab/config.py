@@ -12,6 +12,7 @@ import os
 import ssl
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -62,6 +63,16 @@ class AuthSettings(BaseModel):
         return self.oauth_flow_type or "code"
 
 
+class PortForwardSpec(BaseModel):
+    """A ``kubectl port-forward`` that ``autoconfigure`` started and later commands keep up."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    command: list[str]
+    local_port: int
+    pid: int | None = None
+
+
 class CliConfig(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -70,6 +81,14 @@ class CliConfig(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     #: CA bundle for a gateway with a self-signed certificate.
     ca_cert: str | None = None
+    #: Storage hosts reached through a local address (``host:port`` -> ``http://127.0.0.1:N``):
+    #: presigned URLs keep naming the in-cluster host they are signed for, and the request
+    #: goes to the forward with that Host header, so the signature still holds.
+    storage_proxies: dict[str, str] = Field(default_factory=dict)
+    #: Port-forwards ``autoconfigure`` set up for a ClusterIP gateway (and its MinIO).
+    port_forwards: list[PortForwardSpec] = Field(default_factory=list)
+    #: Where ``autoconfigure`` read this configuration (namespace/service (gateway)).
+    autoconfigured_from: str | None = None
     #: The file this config was read from (tokens from ``login`` are kept beside it).
     _source: Path | None = PrivateAttr(default=None)
 
@@ -103,6 +122,17 @@ class CliConfig(BaseModel):
     @property
     def analysis_url(self) -> str:
         return self.gw.rstrip("/") + "/analysis/api/v1/"
+
+    def storage_request(self, url: str) -> tuple[str, dict[str, str]]:
+        """Where to send a presigned storage request, and the headers that keep it valid."""
+        parts = urlsplit(url)
+        proxy = self.storage_proxies.get(parts.netloc)
+        if proxy is None:
+            return url, {}
+        target = urlsplit(proxy)
+        return urlunsplit(parts._replace(scheme=target.scheme, netloc=target.netloc)), {
+            "Host": parts.netloc
+        }
 
 
 def config_path() -> Path:

@@ -88,6 +88,17 @@ class AgentRegistration(_Model):
     collector_note: str = Field("", max_length=2000)
     #: What the collector checked before any start (nsys: paranoid level, TMPDIR, version).
     preflight: list[str] = Field(default_factory=list, max_length=20)
+    #: Per collector (not only the chosen one), whether it can record on this machine,
+    #: what is missing and the setting that fixes it (``nsight_lab.agent.preflight``):
+    #: ``{"pyspy": {"ok": false, "missing": [...], "fix": "..."}}``. Older agents send none.
+    readiness: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("readiness")
+    @classmethod
+    def _small_readiness(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value, default=str)) > 16384:
+            raise ValueError("readiness: at most 16 KiB of JSON")
+        return value
 
 
 class AgentRegistered(_Model):
@@ -116,6 +127,7 @@ class AgentInfo(_Model):
     capabilities: list[str] = []
     collector_note: str = ""
     preflight: list[str] = []
+    readiness: dict[str, Any] = {}
 
 
 # --- commands (coordinator -> agent) -------------------------------------------------

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 extras="."
-[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab,dask,gateway]"
+[[ "${1:-}" == "--dev" ]] && extras=".[dev,lab,dask,gateway,cluster]"
 echo "== installing nsight-lab ($extras)"
 "$PY" -m pip install --quiet --disable-pip-version-check -e "$extras"
 # papermill executes recipe notebooks on the "python3" kernel of this interpreter.
@@ -24,7 +24,11 @@ if [[ "${1:-}" == "--dev" ]]; then
   # The OpenID Connect provider the auth tests run (npm ci from its lockfile).
   bash scripts/install-oidc-provider.sh
   # Browser tests drive Debian's Chromium (no browser downloads are possible here).
-  command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+  # (The lock timeout: scripts/install-kube.sh may be installing etcd in the background.)
+  command -v chromium >/dev/null || {
+    apt-get -o DPkg::Lock::Timeout=900 update &&
+      apt-get -o DPkg::Lock::Timeout=900 install -y chromium
+  }
   PYTHON="$PY" bash scripts/build-labextension.sh --no-test --link
   if ! wait "$torch_pid"; then
     cat "$torch_log" >&2

@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from nsight_lab.cluster.api import Kube
+    from tests.support.kube_cluster import ControlPlane
+    from tests.support.kube_operator import Helm
+    from tests.support.kubelet_stand_in import KubeletStandIn
     from tests.support.minio import MinioServer
     from tests.support.oidc_provider import OidcProvider
 
@@ -46,6 +50,69 @@ def minio_server() -> Iterator[MinioServer]:
         pytest.skip(message)
     with MinioServer() as server:
         yield server
+
+
+# --- Kubernetes ---------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests on the control plane run last: scripts/test.sh builds it in the background
+    meanwhile, so the rest of the suite does not wait for the build."""
+    items.sort(key=lambda item: item.get_closest_marker("kube") is not None)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[ControlPlane]:
+    """etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (two fake
+    nodes) on loopback for the whole session; waits for a background build."""
+    from tests.support.kube_cluster import ControlPlane, wait_for_binaries
+
+    binaries, why = wait_for_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{why} (CI builds it, so its absence is a build failure)")
+        pytest.skip(why)
+    with ControlPlane(binaries) as plane:
+        plane.add_node("kwok-node-0")
+        plane.add_node("kwok-node-1")
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def kube(kube_cluster: ControlPlane) -> Kube:
+    """An admin client of the control plane, with nsight-lab's CRDs installed."""
+    from nsight_lab.cluster.api import Kube
+    from tests.support.kube_operator import install_crds
+
+    client = Kube(kube_cluster.api())
+    install_crds(client)
+    return client
+
+
+@pytest.fixture(scope="session")
+def helm(kube_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    from tests.support.kube_operator import Helm
+
+    return Helm(
+        kube_cluster.binaries.helm, kube_cluster.kubeconfig, tmp_path_factory.mktemp("helm")
+    )
+
+
+@pytest.fixture(scope="session")
+def stand_in(
+    kube: Kube, kube_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeletStandIn]:
+    """The kubelet stand-in: runs stored Pods as local processes (no kubelet exists here)."""
+    from tests.support.kubelet_stand_in import KubeletStandIn
+
+    runner = KubeletStandIn(
+        kube,
+        tmp_path_factory.mktemp("kubelet"),
+        api_server=kube_cluster.server,
+        ca_file=kube_cluster.pki / "ca.crt",
+    )
+    yield runner
+    runner.stop_all()
 
 
 def _host_python(find: str) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -88,6 +89,7 @@ _STRING_KEYS = {
     "nsys_path": "NSYS",
     "pyspy_path": "PYSPY",
     "target_pid": "TARGET_PID",
+    "include_patterns": "INCLUDE_PATTERNS",
 }
 _FLOAT_KEYS = {
     "http_timeout_s": "HTTP_TIMEOUT_S",
@@ -208,6 +210,40 @@ def _read_file(path: str) -> dict[str, str]:
     return result
 
 
+def include_patterns(text: str) -> list[re.Pattern[str]]:
+    """``NSIGHT_LAB_INCLUDE_PATTERNS``: a JSON list of regexes, or one regex per line."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped.startswith("["):
+        try:
+            items = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"NSIGHT_LAB_INCLUDE_PATTERNS: not a JSON list: {exc}") from exc
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError("NSIGHT_LAB_INCLUDE_PATTERNS: the JSON must be a list of strings")
+    else:
+        items = [line for line in stripped.splitlines() if line.strip()]
+    try:
+        return [re.compile(item) for item in items]
+    except re.error as exc:
+        raise ConfigError(f"NSIGHT_LAB_INCLUDE_PATTERNS: {exc.pattern!r}: {exc}") from exc
+
+
+def command_included(patterns_text: str, argv: Sequence[str] | None = None) -> bool:
+    """Whether this process's command line matches one of the include patterns.
+
+    The injector adds the agent to every Python process of a container; the patterns
+    (``injectionIncludePatterns`` of the profile config) keep helpers such as a
+    launcher or a data-loader server from joining. No patterns means every process.
+    """
+    patterns = include_patterns(patterns_text)
+    if not patterns:
+        return True
+    line = " ".join(_command_line() if argv is None else argv)
+    return any(p.search(line) for p in patterns)
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> AgentConfig | None:
     """The agent's settings, or ``None`` when no coordinator URL is configured.
 
@@ -228,6 +264,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> AgentConfig | None:
     if not url:
         return None
     url = normalize_url(url)
+    if "include_patterns" in raw and not command_included(raw["include_patterns"]):
+        return None
 
     collector = raw.get("collector", "auto").strip().lower()
     if collector not in COLLECTORS:

@@ -180,6 +180,7 @@ class Agent:
         self._upload_wake = threading.Event()
         self._registered = threading.Event()
         self._agent_id: str | None = None
+        self._readiness_cache: dict[str, Any] | None = None
         self._connected = False
         self._poll_timeout_s = config.poll_timeout_s or 25.0
         #: The heartbeat interval the coordinator asked for; caps waits between reconnects.
@@ -340,9 +341,36 @@ class Agent:
             "collector_note": (self._collector_error or self._collector_note)[:2000],
             "preflight": [str(f)[:500] for f in getattr(self._collector, "findings", [])][:20],
         }
+        readiness = self._readiness()
+        if readiness is not None:
+            body["readiness"] = readiness
         if self._agent_id:
             body["agent_id"] = self._agent_id
         return body
+
+    def _readiness(self) -> dict[str, Any] | None:
+        """What can record here (checked once; never lets a check stop registration)."""
+        if self._readiness_cache is None:
+            try:
+                from nsight_lab.agent.collectors.nsys import find_nsys
+                from nsight_lab.agent.collectors.pyspy import find_pyspy
+                from nsight_lab.agent.preflight import check
+
+                self._readiness_cache = check(
+                    pyspy=find_pyspy(self.config.pyspy_path), nsys=find_nsys(self.config.nsys_path)
+                )
+                for name, result in self._readiness_cache.items():
+                    if not result["ok"] and name == self._collector_name:
+                        log.warning(
+                            "%s cannot record here: %s (fix: %s)",
+                            name,
+                            "; ".join(result["missing"]),
+                            result["fix"],
+                        )
+            except Exception:
+                log.debug("pre-flight check failed", exc_info=True)
+                self._readiness_cache = {}
+        return self._readiness_cache or None
 
     def _register(self) -> None:
         t0_wall, t0_mono = time.time_ns(), time.monotonic_ns()

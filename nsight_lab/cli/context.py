@@ -28,6 +28,8 @@ class CliContext:
     def config(self) -> CliConfig:
         if self._config is None:
             self._config = load_config()
+            if self._config.port_forwards:
+                self._config = _keep_port_forwards(self._config)
         return self._config
 
     @property
@@ -47,6 +49,21 @@ class CliContext:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+
+def _keep_port_forwards(config: CliConfig) -> CliConfig:
+    """Restart the port-forwards ``autoconfigure`` set up, if they died since."""
+    from nsight_lab.cli.output import CliFailure
+    from nsight_lab.cluster.port_forward import PortForwardError, ensure
+    from nsight_lab.config import save_config
+
+    try:
+        config, changed = ensure(config)
+    except PortForwardError as exc:
+        raise CliFailure(f"cannot reach the cluster's gateway: {exc}") from exc
+    if changed:
+        save_config(config)
+    return config
 
 
 def common_options(func: F) -> F:

@@ -1,7 +1,7 @@
 """nsight-lab: profile GPU and Python workloads across many processes, then analyse.
 
 \b
-Connect:    configure, login, logout
+Connect:    configure, autoconfigure (from a cluster), login, logout
 Profiling:  session-begin, profiler-start, profiler-stop, session-end,
             sessions, ls, download, status
 Workloads:  run -- CMD..., attach PID
@@ -21,6 +21,7 @@ import click
 from nsight_lab import __version__
 from nsight_lab.cli.analysis_cmd import analysis_group
 from nsight_lab.cli.auth_cmd import COMMANDS as AUTH_COMMANDS
+from nsight_lab.cli.autoconfigure_cmd import autoconfigure
 from nsight_lab.cli.compare_cmd import compare_cmd
 from nsight_lab.cli.context import CliContext
 from nsight_lab.cli.output import CliFailure
@@ -66,6 +67,7 @@ cli.add_command(attach)
 cli.add_command(analysis_group, "analysis")
 cli.add_command(compare_cmd)
 cli.add_command(preset_group, "preset")
+cli.add_command(autoconfigure)
 
 
 def _register_recipe_group() -> None:

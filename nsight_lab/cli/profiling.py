@@ -350,6 +350,12 @@ def status(cli: CliContext, long_: bool) -> None:
                 )
             for finding in a.preflight:
                 cli.printer.console.print(f"  {a.instance}: nsys pre-flight: {finding}")
+            check = a.readiness.get(a.collector)
+            if isinstance(check, dict) and not check.get("ok", True):
+                cli.printer.console.print(
+                    f"[yellow]  {a.instance}: {a.collector} cannot record: "
+                    f"{'; '.join(check.get('missing') or [])}.[/yellow] Fix: {check.get('fix')}"
+                )
         session = tag_status.active_session
         if session is None:
             cli.printer.console.print("No active session.")

@@ -170,6 +170,11 @@ class JobDB(SQLiteFile):
             ).fetchone()
         return None if row is None else _to_info(row)
 
+    def set_worker(self, job_id: str, worker: str) -> None:
+        """Name who runs a claimed job once that name is known (``kubernetes:<job name>``)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET worker = ? WHERE job_id = ?", (worker, job_id))
+
     def set_progress(
         self,
         job_id: str,
@@ -215,13 +220,21 @@ class JobDB(SQLiteFile):
             )
         return cur.rowcount == 1
 
-    def fail_interrupted(self, reason: str) -> list[str]:
-        """At start-up: jobs left running by a service that died can never finish; fail them."""
+    def fail_interrupted(self, reason: str, *, keep_worker_prefix: str | None = None) -> list[str]:
+        """At start-up: jobs left running by a service that died can never finish; fail them.
+
+        Jobs whose worker starts with ``keep_worker_prefix`` run outside this process
+        (Kubernetes Jobs) and may still finish: those are kept running.
+        """
+        keep = "" if keep_worker_prefix is None else " AND coalesce(worker, '') NOT LIKE ? || '%'"
+        params: tuple[Any, ...] = (time.time(), reason)
+        if keep_worker_prefix is not None:
+            params += (keep_worker_prefix,)
         with self.transaction() as conn:
             rows = conn.execute(
                 "UPDATE jobs SET state = 'failed', finished_at = ?, error = ?, phase = 'finished'"
-                " WHERE state = 'running' RETURNING job_id",
-                (time.time(), reason),
+                f" WHERE state = 'running'{keep} RETURNING job_id",
+                params,
             ).fetchall()
         return [r["job_id"] for r in rows]
 

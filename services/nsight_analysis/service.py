@@ -64,7 +64,11 @@ class AnalysisService:
         self.store = store
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         self.db = JobDB(settings.db_path)
-        interrupted = self.db.fail_interrupted(SERVICE_STOPPED_REASON)
+        # Kubernetes Jobs outlive the service: those are followed again, not failed.
+        interrupted = self.db.fail_interrupted(
+            SERVICE_STOPPED_REASON,
+            keep_worker_prefix="kubernetes:" if settings.executor == "kubernetes" else None,
+        )
         if interrupted:
             log.warning("marked %d job(s) interrupted by a restart as failed", len(interrupted))
         self.scopes = CoordinatorScopes(

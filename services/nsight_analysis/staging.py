@@ -75,3 +75,18 @@ def delete_outputs(store: ObjectStore, job_id: str) -> int:
         except StorageError:
             continue
     return count
+
+
+def storage_name(path: str, keys: dict[str, str]) -> str:
+    """The storage key of a staged report, from its scratch path (its name if unknown)."""
+    if path in keys:
+        return keys[path]  # a storage key, or a converted trace's folder
+    resolved = str(Path(path).resolve())
+    return keys.get(resolved, keys.get(path, Path(path).name))
+
+
+def scrub(text: str, keys: dict[str, str]) -> str:
+    """Name reports by their storage key rather than the worker's scratch path."""
+    for local, key in keys.items():
+        text = text.replace(local, key)
+    return text

@@ -250,6 +250,7 @@ class AgentRow:
             capabilities=details.get("capabilities", []),
             collector_note=details.get("collector_note", ""),
             preflight=details.get("preflight", []),
+            readiness=details.get("readiness", {}),
             agent_id=self.agent_id,
             tag=self.tag,
             process_name=self.process_name,
@@ -414,6 +415,7 @@ class Database(SQLiteFile):
                             "capabilities": reg.capabilities,
                             "collector_note": reg.collector_note,
                             "preflight": reg.preflight,
+                            "readiness": reg.readiness,
                         }
                     ),
                 ),

@@ -7,8 +7,15 @@ service claims queued jobs in FIFO order, submits one Job each, and a watcher
 thread maps the Jobs' status back into the job table; cancelling deletes the Job
 with foreground propagation, which kills its pod.
 
-:func:`build_job_manifest` is pure and unit-tested; the submit/watch path needs a
-cluster and is tested with the Kubernetes issue's control plane.
+What a job learns comes from two places: the Job's status says whether the pod
+ended well, the pod's ``result.json`` in storage says what it found (warnings, the
+error). A Job that disappears before it finished (deleted by hand, or by its TTL
+while the service was down) ends its job as failed with that reason, unless its
+``result.json`` shows it completed. Jobs still running when the service restarts are
+picked up again, not failed. Each job's worker is ``kubernetes:<job name>``.
+
+:func:`build_job_manifest` is pure and unit-tested; the submit/watch path is tested
+against a real kube-apiserver (tests/integration/kube).
 """
 
 from __future__ import annotations
@@ -18,13 +25,17 @@ import logging
 import threading
 from typing import Any
 
+from nsight_analysis.db import output_prefix
 from nsight_analysis.executors.base import CANCELLED_REASON, Executor, ExecutorContext
+from nsight_analysis.executors.pod import RESULT_NAME
 from nsight_analysis.settings import AnalysisSettings
-from nsight_lab.analysis_models import JobInfo, JobState
+from nsight_lab.analysis_models import JobInfo, JobState, JobWarning
+from nsight_lab.storage.base import ObjectNotFound, StorageError
 
 log = logging.getLogger("nsight_analysis.kubernetes")
 
 JOB_LABEL = "nsight-lab.io/analysis-job"
+WORKER_PREFIX = "kubernetes:"
 STORAGE_MOUNT = "/etc/nsight-lab/storage"
 
 
@@ -78,6 +89,8 @@ def build_job_manifest(job: JobInfo, settings: AnalysisSettings) -> dict[str, An
     }
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        # The pod reads storage through its mounted Secret; it needs no API access.
+        "automountServiceAccountToken": False,
         "containers": [container],
         "volumes": [
             {"name": "storage-config", "secret": {"secretName": settings.kubernetes_storage_secret}}
@@ -101,6 +114,13 @@ def build_job_manifest(job: JobInfo, settings: AnalysisSettings) -> dict[str, An
 
 def job_state_of(status: dict[str, Any]) -> JobState | None:
     """A Kubernetes Job's status as a final job state; None while it runs."""
+    for cond in status.get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            return JobState.SUCCEEDED
+        if cond.get("type") == "Failed":
+            return JobState.FAILED
     if status.get("succeeded"):
         return JobState.SUCCEEDED
     if status.get("failed"):
@@ -108,28 +128,39 @@ def job_state_of(status: dict[str, Any]) -> JobState | None:
     return None
 
 
+def failure_reason(status: dict[str, Any]) -> str:
+    """Why Kubernetes says the Job failed (deadline, pod failure), in a sentence."""
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Failed" and cond.get("status") == "True":
+            reason = cond.get("reason") or "Failed"
+            message = cond.get("message") or ""
+            return f"{reason}: {message}".rstrip(": ")
+    return "the analysis pod failed"
+
+
 class KubernetesExecutor(Executor):
     """Submits queued jobs as Kubernetes Jobs and follows them to the end."""
 
     POLL_S = 2.0
 
-    def __init__(self, context: ExecutorContext) -> None:
+    def __init__(self, context: ExecutorContext, kube: Any = None) -> None:
         super().__init__(context)
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="analysis-kubernetes", daemon=True)
-        self._api: Any = None
+        self._kube = kube
 
-    def _batch(self) -> Any:
-        if self._api is None:
-            from kubernetes import client, config
+    def kube(self) -> Any:
+        """The API client (the Pod's service account in a cluster, else the kubeconfig)."""
+        if self._kube is None:
+            from nsight_lab.cluster.api import connect
 
-            try:
-                config.load_incluster_config()
-            except config.ConfigException:
-                config.load_kube_config()
-            self._api = client.BatchV1Api()
-        return self._api
+            self._kube = connect()
+        return self._kube
+
+    @property
+    def namespace(self) -> str:
+        return self.context.settings.kubernetes_namespace
 
     def start(self) -> None:
         self._thread.start()
@@ -144,20 +175,11 @@ class KubernetesExecutor(Executor):
         self._wake.set()
 
     def cancel(self, job_id: str) -> bool:
-        from kubernetes.client import V1DeleteOptions
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            self._batch().delete_namespaced_job(
-                job_name(job_id),
-                self.context.settings.kubernetes_namespace,
-                body=V1DeleteOptions(propagation_policy="Foreground"),
+        return bool(
+            self.kube().delete(
+                "batch/v1", "Job", job_name(job_id), self.namespace, propagation="Foreground"
             )
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        )
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -170,37 +192,95 @@ class KubernetesExecutor(Executor):
             self._wake.clear()
 
     def _submit_queued(self) -> None:
-        while (job := self.context.db.claim_next(f"kubernetes:{job_name('')}")) is not None:
+        from nsight_lab.cluster.api import KubeError
+
+        db = self.context.db
+        while (job := db.claim_next(WORKER_PREFIX)) is not None:
             manifest = build_job_manifest(job, self.context.settings)
+            name = manifest["metadata"]["name"]
+            db.set_worker(job.job_id, WORKER_PREFIX + name)
             try:
-                self._batch().create_namespaced_job(
-                    self.context.settings.kubernetes_namespace, manifest
-                )
-            except Exception as exc:
-                self.context.db.finish(
-                    job.job_id, JobState.FAILED, error=f"cannot create the Kubernetes Job: {exc}"
-                )
-                continue
-            self.context.log(job.job_id, f"submitted Kubernetes Job {manifest['metadata']['name']}")
+                self.kube().create(manifest)
+            except KubeError as exc:
+                if exc.status != 409:  # 409: submitted before a crash; follow that one
+                    db.finish(
+                        job.job_id,
+                        JobState.FAILED,
+                        error=f"cannot create the Kubernetes Job: {exc}",
+                    )
+                    continue
+            self.context.log(job.job_id, f"submitted Kubernetes Job {name} in {self.namespace}")
+
+    def _result(self, job_id: str) -> dict[str, Any] | None:
+        """The pod's ``result.json``, or None when it wrote none (or it is unreadable)."""
+        try:
+            with self.context.store.open_read(output_prefix(job_id) + RESULT_NAME) as stream:
+                data = json.loads(stream.read())
+        except ObjectNotFound:
+            return None
+        except (StorageError, ValueError) as exc:
+            log.warning("analysis job %s: unreadable %s: %s", job_id, RESULT_NAME, exc)
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _finish(
+        self, job: JobInfo, state: JobState, error: str | None, result: dict[str, Any] | None
+    ) -> None:
+        warnings = [
+            JobWarning(file=str(w.get("file", "")), problem=str(w.get("problem", "")))
+            for w in (result or {}).get("warnings") or []
+            if isinstance(w, dict)
+        ]
+        self.context.log(job.job_id, f"{state.value}: {error}" if error else state.value)
+        self.context.db.finish(job.job_id, state, error=error, warnings=warnings)
 
     def _collect_finished(self) -> None:
-        ns = self.context.settings.kubernetes_namespace
         for job in self.context.db.list_jobs(state=JobState.RUNNING):
-            if not (job.worker or "").startswith("kubernetes:"):
+            if not (job.worker or "").startswith(WORKER_PREFIX):
                 continue
-            found = self._batch().read_namespaced_job_status(job_name(job.job_id), ns)
-            status = found.status.to_dict() if found.status else {}
+            name = job_name(job.job_id)
+            found = self.kube().get("batch/v1", "Job", name, self.namespace)
+            if found is None:
+                result = self._result(job.job_id)
+                if result is not None and result.get("ok"):
+                    self._finish(job, JobState.SUCCEEDED, None, result)
+                elif result is not None:
+                    self._finish(
+                        job, JobState.FAILED, str(result.get("error") or "the job failed"), result
+                    )
+                else:
+                    self._finish(
+                        job,
+                        JobState.FAILED,
+                        f"the Kubernetes Job {name} was deleted before it finished (by hand, or by "
+                        "its TTL while the analysis service was down); submit the job again",
+                        None,
+                    )
+                continue
+            status = found.get("status") or {}
             state = job_state_of(status)
             if state is None:
                 continue
-            error = None if state == JobState.SUCCEEDED else "the analysis pod failed; see its log"
-            self.context.db.finish(job.job_id, state, error=error)
+            result = self._result(job.job_id)
+            if state == JobState.SUCCEEDED and (result is None or result.get("ok")):
+                self._finish(job, JobState.SUCCEEDED, None, result)
+            elif result is not None and result.get("error"):
+                self._finish(job, JobState.FAILED, str(result["error"]), result)
+            else:
+                self._finish(
+                    job,
+                    JobState.FAILED,
+                    f"{failure_reason(status)} (Kubernetes Job {name}; see the job log)",
+                    result,
+                )
 
 
 __all__ = [
     "CANCELLED_REASON",
+    "WORKER_PREFIX",
     "KubernetesExecutor",
     "build_job_manifest",
+    "failure_reason",
     "job_name",
     "job_state_of",
 ]

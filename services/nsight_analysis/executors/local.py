@@ -34,7 +34,14 @@ from nsight_analysis.executors.base import (
     ExecutorContext,
 )
 from nsight_analysis.scope import ScopeFile
-from nsight_analysis.staging import delete_outputs, stage_reports, upload_log, upload_outputs
+from nsight_analysis.staging import (
+    delete_outputs,
+    scrub,
+    stage_reports,
+    storage_name,
+    upload_log,
+    upload_outputs,
+)
 from nsight_lab.analysis_models import JobInfo, JobState, JobWarning
 from nsight_lab.storage.base import StorageError
 
@@ -329,11 +336,11 @@ class _Slot:
             return
         keys = prepared.keys
         warnings = [
-            JobWarning(file=_storage_name(w["file"], keys), problem=_scrub(w["problem"], keys))
+            JobWarning(file=storage_name(w["file"], keys), problem=scrub(w["problem"], keys))
             for w in answer.get("warnings", [])
         ]
         if not answer.get("ok"):
-            self._end(job, JobState.FAILED, _scrub(str(answer.get("error")), keys), warnings)
+            self._end(job, JobState.FAILED, scrub(str(answer.get("error")), keys), warnings)
             return
         ctx.db.set_progress(job.job_id, phase="uploading")
         try:
@@ -368,20 +375,6 @@ class _Slot:
             return  # keep the local folder: it holds the only copy of the log
         ctx.db.finish(job.job_id, state, error=error, warnings=warnings)
         shutil.rmtree(ctx.job_dir(job.job_id), ignore_errors=True)
-
-
-def _storage_name(path: str, keys: dict[str, str]) -> str:
-    if path in keys:
-        return keys[path]  # a storage key, or a converted trace's folder
-    resolved = str(Path(path).resolve())
-    return keys.get(resolved, keys.get(path, Path(path).name))
-
-
-def _scrub(text: str, keys: dict[str, str]) -> str:
-    """Name reports by their storage key rather than the worker's scratch path."""
-    for local, key in keys.items():
-        text = text.replace(local, key)
-    return text
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,22 @@ from typing import Any
 
 from nsight_analysis.db import output_prefix
 from nsight_analysis.executors.worker import run_job
-from nsight_analysis.staging import stage_reports, upload_log, upload_outputs
+from nsight_analysis.staging import scrub, stage_reports, storage_name, upload_log, upload_outputs
 from nsight_lab.storage import load_storage_config, open_store
 
 RESULT_NAME = "result.json"
+
+
+def public_result(answer: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
+    """``result.json``: outcome, error and warnings, naming reports by storage key."""
+    result: dict[str, Any] = {"ok": bool(answer.get("ok"))}
+    if answer.get("error"):
+        result["error"] = scrub(str(answer["error"]), keys)
+    result["warnings"] = [
+        {"file": storage_name(w["file"], keys), "problem": scrub(w["problem"], keys)}
+        for w in answer.get("warnings") or []
+    ]
+    return result
 
 
 class _Print:
@@ -35,8 +47,10 @@ def main() -> int:
         work = Path(tmp)
         staged = stage_reports(store, job["reports"], work / "inputs")
         log = work / "job.log"
+        # The worker reads ``reports`` as converted traces; a pod stages the raw
+        # reports instead and hands their folders over as ``inputs``.
         request = {
-            **job,
+            **{k: v for k, v in job.items() if k != "reports"},
             "inputs": [str(p) for p in staged.folders],
             "output": str(work / "output"),
             "log": str(log),
@@ -45,7 +59,8 @@ def main() -> int:
         if answer.get("ok"):
             upload_outputs(store, job["job_id"], work / "output")
         store.put_bytes(
-            output_prefix(job["job_id"]) + RESULT_NAME, json.dumps(answer, default=str).encode()
+            output_prefix(job["job_id"]) + RESULT_NAME,
+            json.dumps(public_result(answer, staged.keys), default=str).encode(),
         )
         upload_log(store, job["job_id"], log)
     return 0 if answer.get("ok") else 1

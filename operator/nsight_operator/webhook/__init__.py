@@ -1,0 +1,1 @@
+"""The agent injector: a mutating admission webhook served by every operator replica."""
