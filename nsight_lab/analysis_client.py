@@ -22,6 +22,7 @@ from nsight_lab.analysis_models import (
     JobState,
     RecipeCatalogue,
     RecipeDetail,
+    TraceLinks,
 )
 from nsight_lab.client import (
     ApiError,
@@ -79,6 +80,10 @@ class AnalysisClient:
         return TypeAdapter(model).validate_python(self._request("GET", path, params=clean).json())
 
     # --- catalogue ------------------------------------------------------------------
+
+    def trace_links(self, sha256: str) -> TraceLinks:
+        """Presigned URLs of a report's converted trace (404 while it is not converted)."""
+        return TraceLinks.model_validate(self._request("GET", f"traces/{sha256}").json())
 
     def recipes(self) -> RecipeCatalogue:
         return RecipeCatalogue.model_validate(self._request("GET", "recipes").json())

@@ -232,6 +232,9 @@ class CoordinatorClient:
             "files", list[FileInfo], session_id=session_id, collection_id=collection_id
         )
 
+    def file(self, file_id: str) -> FileInfo:
+        return self._get(f"files/{file_id}", FileInfo)
+
     def download_link(self, file_id: str) -> DownloadLink:
         return self._get(f"files/{file_id}/download", DownloadLink)
 
@@ -282,6 +285,15 @@ class CoordinatorClient:
             )
         partial.replace(target)
         return target
+
+    def download_url(self, url: str, target: Path) -> int:
+        """Stream a presigned URL (no credentials sent) into ``target``; its size."""
+        size = 0
+        with self._stream(urljoin(self.base_url, url)) as response, target.open("wb") as out:
+            for chunk in response.iter_bytes(1024 * 1024):
+                out.write(chunk)
+                size += len(chunk)
+        return size
 
     @contextmanager
     def _stream(self, url: str) -> Iterator[httpx.Response]:

@@ -18,33 +18,56 @@ import type {
   RecipeCatalogue,
   RecipeDetail,
   SessionInfo,
-  TagStatus
+  TagStatus,
+  TraceDescription,
+  TraceRequest
 } from './types';
 
 export function serverUrl(...parts: string[]): string {
   return URLExt.join(ServerConnection.makeSettings().baseUrl, 'nsight-lab', ...parts);
 }
 
-export async function requestAPI<T>(endPoint: string, init: RequestInit = {}): Promise<T> {
+async function send(endPoint: string, init: RequestInit): Promise<Response> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'nsight-lab', endPoint);
-  let response: Response;
   try {
-    response = await ServerConnection.makeRequest(url, init, settings);
+    return await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
     throw new NsightAPIError(0, `cannot reach the Jupyter server: ${String(error)}`);
   }
-  const text = await response.text();
-  let body: unknown = text;
-  if (text) {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON: keep the text for the message
-    }
+}
+
+/** The body as JSON when it is JSON, else the text (kept for the error message). */
+function parsed(text: string): unknown {
+  if (!text) {
+    return text;
   }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function failure(response: Response, body: unknown): NsightAPIError {
+  return new NsightAPIError(response.status, detailOf(body, response.statusText || 'request failed'));
+}
+
+/** A binary answer (trace tiles); a failure still carries the JSON `detail`. */
+export async function requestBytes(endPoint: string): Promise<ArrayBuffer> {
+  const response = await send(endPoint, {});
   if (!response.ok) {
-    throw new NsightAPIError(response.status, detailOf(body, response.statusText || 'request failed'));
+    throw failure(response, parsed(await response.text()));
+  }
+  return response.arrayBuffer();
+}
+
+export async function requestAPI<T>(endPoint: string, init: RequestInit = {}): Promise<T> {
+  const response = await send(endPoint, init);
+  const text = await response.text();
+  const body = parsed(text);
+  if (!response.ok) {
+    throw failure(response, body);
   }
   return (text ? body : undefined) as T;
 }
@@ -60,6 +83,10 @@ function post<T>(endPoint: string, body?: unknown): Promise<T> {
 import type { CaptureRequest } from './capture';
 
 const q = encodeURIComponent;
+const query = (params: Record<string, string | number | boolean>): string =>
+  Object.entries(params)
+    .map(([k, v]) => `${q(k)}=${q(String(v))}`)
+    .join('&');
 const coordinator = (path: string): string => `api/coordinator/${path}`;
 const analysis = (path: string): string => `api/analysis/${path}`;
 
@@ -81,5 +108,16 @@ export const api = {
   jobs: (tag: string): Promise<JobInfo[]> => requestAPI(analysis(`jobs?tag=${q(tag)}&limit=50`)),
   createJob: (job: JobCreate): Promise<JobInfo> => post(analysis('jobs'), job),
   cancelJob: (jobId: string): Promise<JobInfo> => post(analysis(`jobs/${q(jobId)}/cancel`)),
-  openNotebook: (jobId: string): Promise<OpenedNotebook> => post('open-notebook', { job_id: jobId })
+  openNotebook: (jobId: string): Promise<OpenedNotebook> => post('open-notebook', { job_id: jobId }),
+  allSessions: (): Promise<SessionInfo[]> => requestAPI(coordinator('sessions')),
+  session: (sessionId: string): Promise<SessionInfo> => requestAPI(coordinator(`sessions/${q(sessionId)}`)),
+  sessionJobs: (sessionId: string): Promise<JobInfo[]> => requestAPI(analysis(`jobs?session_id=${q(sessionId)}&limit=100`)),
+  openTrace: (request: TraceRequest): Promise<TraceDescription> => post('traces', request),
+  traceTiles: (viewId: string, params: Record<string, number>): Promise<ArrayBuffer> =>
+    requestBytes(`traces/${q(viewId)}/tiles?${query(params)}`),
+  traceEvent: <T>(viewId: string, params: Record<string, number>): Promise<T> =>
+    requestAPI(`traces/${q(viewId)}/event?${query(params)}`),
+  traceSummary: <T>(viewId: string, params: Record<string, number>): Promise<T> =>
+    requestAPI(`traces/${q(viewId)}/summary?${query(params)}`),
+  staticUrl: (name: string): string => serverUrl('static', name)
 };

@@ -37,3 +37,21 @@ export function showError(slot: HTMLElement, message: string | null): void {
   slot.textContent = message ?? '';
   slot.hidden = !message;
 }
+
+/**
+ * Redraws `container` with `render()` when `data` differs from last time, and finds
+ * the focused control again afterwards (by its `data-focus` key), so polling never
+ * steals the keyboard from the user.
+ */
+export function redraw(container: HTMLElement, data: unknown, render: () => (Node | string)[]): void {
+  const key = JSON.stringify(data);
+  if (container.dataset.drawn === key) {
+    return;
+  }
+  const focused = (document.activeElement as HTMLElement | null)?.dataset?.focus;
+  container.replaceChildren(...render());
+  container.dataset.drawn = key;
+  if (focused) {
+    container.querySelector<HTMLElement>(`[data-focus="${CSS.escape(focused)}"]`)?.focus();
+  }
+}

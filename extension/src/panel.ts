@@ -9,46 +9,26 @@
 
 import { Widget } from '@lumino/widgets';
 
+import { message, NsightHost, openJobOutput } from './actions';
 import { api } from './api';
 import { CaptureFields, readCapture } from './capture';
-import { h, showError } from './dom';
-import { NsightAPIError } from './errors';
+import { h, redraw, showError } from './dom';
 import { elapsed, formatBytes, formatTime } from './format';
 import { canOpenNotebook, collectionTone, jobTone, nextPollDelay, progressFraction, progressText } from './jobState';
 import { collectArgs, fieldsFromSchema, FormField, initialValue, RawValue } from './schemaForm';
+import { canViewTrace, fileLabel, knownTags, traceState } from './sessionsTable';
 import type { ConnectionStatus, FileInfo, JobInfo, RecipeSummary, SessionInfo, TagStatus } from './types';
 
 const PROFILE_POLL_MS = 2000;
+/** The tag choice that reveals a field for a tag no agent or session has used yet. */
+const NEW_TAG = '\u0000new';
 
-export interface PanelHost {
-  openPath(path: string): Promise<void>;
-}
-
-function message(error: unknown): string {
-  if (error instanceof NsightAPIError) {
-    return error.detail;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
+export type PanelHost = NsightHost;
 
 let uid = 0;
 function nextId(stem: string): string {
   uid += 1;
   return `nsight-${stem}-${uid}`;
-}
-
-/** Redraws `container` with `render()` when `data` differs from last time. */
-function redraw(container: HTMLElement, data: unknown, render: () => (Node | string)[]): void {
-  const key = JSON.stringify(data);
-  if (container.dataset.drawn === key) {
-    return;
-  }
-  const focused = (document.activeElement as HTMLElement | null)?.dataset?.focus;
-  container.replaceChildren(...render());
-  container.dataset.drawn = key;
-  if (focused) {
-    container.querySelector<HTMLElement>(`[data-focus="${CSS.escape(focused)}"]`)?.focus();
-  }
 }
 
 export class NsightPanel extends Widget {
@@ -67,8 +47,10 @@ export class NsightPanel extends Widget {
   private readonly agentsBox = h('div', { className: 'jp-NsightLab-agents' });
   private readonly sessionsBox = h('div', { className: 'jp-NsightLab-sessions' });
   private readonly detailBox = h('div', { className: 'jp-NsightLab-detail' });
-  private readonly tagInput: HTMLInputElement;
+  private readonly tagSelect: HTMLSelectElement;
+  private readonly newTagInput: HTMLInputElement;
   private readonly titleInput: HTMLInputElement;
+  private chosenTag: string | null = null;
   private readonly controlError = h('p', { className: 'jp-NsightLab-error', role: 'alert', hidden: true });
   private readonly captureInputs: Record<keyof CaptureFields, HTMLInputElement>;
   private readonly recipeSelect: HTMLSelectElement;
@@ -85,11 +67,29 @@ export class NsightPanel extends Widget {
     this.title.caption = 'Nsight: profiling sessions and analysis';
 
     const tagId = nextId('tag');
+    const newTagId = nextId('new-tag');
     const titleId = nextId('title');
-    this.tagInput = h('input', { id: tagId, type: 'text', value: 'default', autocomplete: 'off' });
+    this.tagSelect = h('select', { id: tagId, className: 'jp-mod-styled' }, h('option', { value: 'default' }, 'default'));
+    this.newTagInput = h('input', { id: newTagId, type: 'text', placeholder: 'a new tag', autocomplete: 'off', maxlength: 128 });
     this.titleInput = h('input', { id: titleId, type: 'text', placeholder: 'e.g. baseline', maxlength: 200 });
-    this.tagInput.addEventListener('input', () => (this.tagInput.dataset.touched = 'yes'));
-    this.tagInput.addEventListener('change', () => void this.refresh());
+    const newTagRow = h('div', { className: 'jp-NsightLab-row', hidden: true }, h('label', { for: newTagId }, 'New tag'), this.newTagInput);
+    this.tagSelect.addEventListener('change', () => {
+      const isNew = this.tagSelect.value === NEW_TAG;
+      newTagRow.hidden = !isNew;
+      if (isNew) {
+        this.newTagInput.focus();
+        return;
+      }
+      this.chosenTag = this.tagSelect.value;
+      void this.refresh();
+    });
+    this.newTagInput.addEventListener('change', () => {
+      const tag = this.newTagInput.value.trim();
+      if (tag) {
+        this.chosenTag = tag;
+        void this.refresh();
+      }
+    });
 
     const button = (label: string, action: () => Promise<void>, name: string): HTMLButtonElement =>
       h('button', { type: 'button', className: 'jp-mod-styled jp-NsightLab-button', 'data-action': name, onclick: () => void action() }, label);
@@ -124,7 +124,8 @@ export class NsightPanel extends Widget {
       'section',
       { className: 'jp-NsightLab-section', 'aria-label': 'Profiling controls' },
       h('h3', {}, 'Profile'),
-      h('div', { className: 'jp-NsightLab-row' }, h('label', { for: tagId }, 'Tag'), this.tagInput),
+      h('div', { className: 'jp-NsightLab-row' }, h('label', { for: tagId }, 'Tag'), this.tagSelect),
+      newTagRow,
       h('div', { className: 'jp-NsightLab-row' }, h('label', { for: titleId }, 'Session title'), this.titleInput),
       captureBox,
       h(
@@ -144,7 +145,18 @@ export class NsightPanel extends Widget {
       this.connectionBox,
       controls,
       h('section', { className: 'jp-NsightLab-section', 'aria-label': 'Agents' }, h('h3', {}, 'Agents'), this.agentsBox),
-      h('section', { className: 'jp-NsightLab-section', 'aria-label': 'Sessions' }, h('h3', {}, 'Sessions'), this.sessionsBox, this.detailBox)
+      h(
+        'section',
+        { className: 'jp-NsightLab-section', 'aria-label': 'Sessions' },
+        h(
+          'h3',
+          { className: 'jp-NsightLab-heading-row' },
+          'Sessions',
+          h('button', { type: 'button', className: 'jp-NsightLab-link', 'data-action': 'all-sessions', onclick: () => this.host.openSessions() }, 'All sessions ↗')
+        ),
+        this.sessionsBox,
+        this.detailBox
+      )
     );
 
     const recipeId = nextId('recipe');
@@ -192,7 +204,10 @@ export class NsightPanel extends Widget {
   }
 
   get tag(): string {
-    return this.tagInput.value.trim() || 'default';
+    if (this.tagSelect.value === NEW_TAG) {
+      return this.newTagInput.value.trim() || this.chosenTag || 'default';
+    }
+    return this.chosenTag || this.status?.tag || 'default';
   }
 
   showTab(key: 'profile' | 'analysis'): void {
@@ -218,9 +233,6 @@ export class NsightPanel extends Widget {
       this.status = { gateway: null, tag: null, auth: 'none', reachable: false, error: message(error), tags: [], workspace: '' };
     }
     if (this.status.reachable) {
-      if (this.status.tag && this.tagInput.dataset.touched !== 'yes' && this.tagInput.value === 'default') {
-        this.tagInput.value = this.status.tag;
-      }
       try {
         const tag = this.tag;
         [this.tagStatus, this.sessions] = await Promise.all([api.tagStatus(tag), api.sessions(tag)]);
@@ -232,7 +244,26 @@ export class NsightPanel extends Widget {
         this.status = { ...this.status, reachable: false, error: message(error) };
       }
     }
+    this.renderTags();
     this.render();
+  }
+
+  /** The known tags (the coordinator's, plus the one in use) and a way to add one. */
+  private renderTags(): void {
+    const tags = knownTags(this.status?.tags ?? [], this.sessions, this.tag);
+    const picking = this.tagSelect.value === NEW_TAG;
+    redraw(this.tagSelect, tags, () => [...tags.map(t => h('option', { value: t }, t)), h('option', { value: NEW_TAG }, 'New tag…')]);
+    this.tagSelect.value = picking ? NEW_TAG : this.tag;
+  }
+
+  /** Scope the Analysis tab's form to ``session`` (switching to its tag) and show it. */
+  async analyse(session: SessionInfo): Promise<void> {
+    this.chosenTag = session.tag;
+    this.tagSelect.value = session.tag;
+    await this.refresh();
+    this.showTab('analysis');
+    this.scopeSelect.value = session.session_id;
+    await this.refreshJobs();
   }
 
   async refreshJobs(): Promise<void> {
@@ -415,22 +446,11 @@ export class NsightPanel extends Widget {
   }
 
   private async openJob(job: JobInfo, what: 'notebook' | 'html', slot: HTMLElement): Promise<void> {
-    // A tab opened after an await is a popup to the browser; open it now, fill it later.
-    const tab = what === 'html' ? window.open('', '_blank') : null;
     this.jobErrors.delete(job.job_id);
     showError(slot, null);
     try {
-      const opened = await api.openNotebook(job.job_id);
-      if (what === 'notebook') {
-        await this.host.openPath(opened.path);
-      } else if (opened.html_url && tab) {
-        tab.location.href = opened.html_url;
-      } else {
-        tab?.close();
-        throw new Error(`job ${job.job_id} has no HTML report`);
-      }
+      await openJobOutput(this.host, job, what);
     } catch (error) {
-      tab?.close();
       this.jobErrors.set(job.job_id, message(error));
       showError(slot, message(error));
     }
@@ -523,13 +543,34 @@ export class NsightPanel extends Widget {
         h(
           'div',
           { className: 'jp-NsightLab-collection', 'data-collection': c.index },
-          h('p', {}, h('span', { className: 'jp-NsightLab-strong' }, `#${c.index}`), ' ', h('span', { className: `jp-NsightLab-badge jp-mod-${collectionTone(c.state)}` }, c.state), ` ${formatTime(c.started_at)} · ${elapsed(c.started_at, c.stopped_at)}`),
+          h(
+            'p',
+            {},
+            h('span', { className: 'jp-NsightLab-strong' }, `#${c.index}`),
+            ' ',
+            h('span', { className: `jp-NsightLab-badge jp-mod-${collectionTone(c.state)}` }, c.state),
+            ` ${formatTime(c.started_at)} · ${elapsed(c.started_at, c.stopped_at)} `,
+            files.some(canViewTrace)
+              ? h(
+                  'button',
+                  {
+                    type: 'button',
+                    className: 'jp-NsightLab-link',
+                    'data-action': 'view-collection',
+                    'data-focus': `view-c-${c.collection_id}`,
+                    title: 'Every report of this collection on one time axis',
+                    onclick: () => this.host.viewTrace({ collection_id: c.collection_id }, `${session.title || 'session'} #${c.index}`)
+                  },
+                  'View trace'
+                )
+              : null
+          ),
           files.length
             ? h(
                 'table',
                 { className: 'jp-NsightLab-files' },
                 h('caption', { className: 'jp-NsightLab-sr' }, `Files of collection ${c.index}`),
-                h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'File'), h('th', { scope: 'col' }, 'Size'))),
+                h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Report'), h('th', { scope: 'col' }, 'Size'), h('th', { scope: 'col' }, h('span', { className: 'jp-NsightLab-sr' }, 'Actions')))),
                 h(
                   'tbody',
                   {},
@@ -537,8 +578,23 @@ export class NsightPanel extends Widget {
                     h(
                       'tr',
                       {},
-                      h('td', {}, h('a', { href: api.fileDownloadUrl(f.file_id), download: f.filename, title: `${f.process_name} ${f.instance} (${f.collector})`, 'data-focus': `file-${f.file_id}` }, f.filename)),
-                      h('td', { className: 'jp-NsightLab-num' }, formatBytes(f.size))
+                      h(
+                        'td',
+                        {},
+                        h('a', { href: api.fileDownloadUrl(f.file_id), download: f.filename, title: `Download ${f.filename}`, 'data-focus': `file-${f.file_id}` }, fileLabel(f)),
+                        h('small', { className: 'jp-NsightLab-muted' }, `${f.collector} · ${f.kind}`),
+                        traceState(f).problem
+                          ? h('small', { className: 'jp-NsightLab-error', title: traceState(f).problem ?? '' }, `${traceState(f).text}: ${traceState(f).problem}`)
+                          : null
+                      ),
+                      h('td', { className: 'jp-NsightLab-num' }, formatBytes(f.size)),
+                      h(
+                        'td',
+                        {},
+                        canViewTrace(f)
+                          ? h('button', { type: 'button', className: 'jp-NsightLab-link', 'data-action': 'view-file', 'data-focus': `view-f-${f.file_id}`, 'aria-label': `View trace of ${f.filename}`, onclick: () => this.host.viewTrace({ file_ids: [f.file_id] }, fileLabel(f)) }, 'View')
+                          : null
+                      )
                     )
                   )
                 )

@@ -61,6 +61,15 @@ export interface FileInfo {
   collector: string;
   size: number;
   created_at: string;
+  /** The analysis side's one-time conversion (absent from older services). */
+  conversion?: FileConversion;
+}
+
+export type ConversionState = 'pending' | 'converted' | 'failed' | 'skipped';
+
+export interface FileConversion {
+  state: ConversionState;
+  error: string | null;
 }
 
 export interface ConnectionStatus {
@@ -141,3 +150,34 @@ export interface OpenedNotebook {
   html_path: string | null;
   html_url: string | null;
 }
+
+export interface TraceRow {
+  group: string;
+  label: string;
+  depth: number;
+  kind: string;
+}
+
+/** What `POST /nsight-lab/traces` answers: everything drawn before the first tiles. */
+export interface TraceDescription {
+  view_id: string;
+  title: string;
+  rows: TraceRow[];
+  names: string[];
+  gaps: number[];
+  origin_ns: string;
+  span_ns: number;
+  event_count: number;
+  alignment: string;
+  reports: {
+    label: string;
+    file_id: string | null;
+    events: number;
+    shift_ns: number;
+    rows: [number, number];
+    source: string;
+  }[];
+}
+
+/** Which stored reports to view: some files, or every rank of a collection. */
+export type TraceRequest = { file_ids: string[] } | { collection_id: string };

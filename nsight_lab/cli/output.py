@@ -10,13 +10,15 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import click
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from nsight_lab.auth.credentials import NotLoggedIn
 from nsight_lab.auth.oidc import OAuthError
@@ -56,6 +58,54 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of :meth:`Printer.fitted_table` and how it gives way to a narrow terminal."""
+
+    header: str
+    #: ``keep``: never shortened; ``cut``: an ellipsis when too long.
+    fit: Literal["keep", "cut"] = "cut"
+    justify: Literal["left", "right"] = "left"
+    #: Narrowest a ``cut`` column gets (it still ends in an ellipsis).
+    min_width: int = 6
+
+
+def fit_widths(columns: Sequence[Column], cells: Sequence[Sequence[str]], width: int) -> list[int]:
+    """Column widths for ``width`` characters (two spaces between columns).
+
+    ``keep`` columns get their widest value; the others share what is left, each no
+    narrower than its ``min_width`` (so a very narrow terminal still gets every
+    column, and the line runs long rather than dropping one).
+    """
+    widest = [max([len(c.header), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    fixed = sum(w for w, c in zip(widest, columns, strict=True) if c.fit == "keep")
+    flexible = [i for i, c in enumerate(columns) if c.fit != "keep"]
+    room = width - fixed - 2 * (len(columns) - 1)
+    widths = list(widest)
+    wanted = sum(widest[i] for i in flexible)
+    if flexible and wanted > room:
+        # Shrink the widest flexible columns first, down to their minimum.
+        for i in flexible:
+            widths[i] = min(widest[i], max(columns[i].min_width, len(columns[i].header)))
+        spare = room - sum(widths[i] for i in flexible)
+        while spare > 0:
+            growable = [i for i in flexible if widths[i] < widest[i]]
+            if not growable:
+                break
+            for i in growable:
+                if spare <= 0:
+                    break
+                widths[i] += 1
+                spare -= 1
+    return widths
+
+
+def _cell(value: str, width: int, justify: str) -> str:
+    if len(value) > width:
+        value = value[: max(width - 1, 0)] + "…"
+    return value.rjust(width) if justify == "right" else value.ljust(width)
+
+
 class Printer:
     def __init__(self, fmt: str = "table", verbose: int = 0) -> None:
         self.fmt = fmt
@@ -86,6 +136,25 @@ class Printer:
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         self.console.print(table)
+
+    def fitted_table(self, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
+        """A borderless table that fits the terminal: ``keep`` columns (ids, sizes,
+        states) are never shortened, ``cut`` ones end in an ellipsis, ``wrap`` ones
+        take what is left; one line per row, so nothing folds over several lines."""
+        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        widths = fit_widths(columns, cells, self.console.width)
+        header = "  ".join(
+            _cell(c.header, w, c.justify) for c, w in zip(columns, widths, strict=True)
+        )
+        self.console.print(Text(header.rstrip(), style="bold"), soft_wrap=True)
+        self.console.print(
+            Text("─" * min(self.console.width, len(header.rstrip()))), soft_wrap=True
+        )
+        for row in cells:
+            line = "  ".join(
+                _cell(v, w, c.justify) for v, c, w in zip(row, columns, widths, strict=True)
+            )
+            self.console.print(Text(line.rstrip()), soft_wrap=True)
 
     def info(self, message: str) -> None:
         """Progress and hints go to stderr so stdout stays parseable."""
@@ -132,6 +201,23 @@ def validation_message(exc: ValidationError) -> str:
 
 def fmt_time(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def fmt_ago(value: datetime | None, now: datetime | None = None) -> str:
+    """``12 s ago``, ``5 min ago``, ``3 h ago``; older than a day: the date and time."""
+    if value is None:
+        return ""
+    moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    seconds = ((now or datetime.now(timezone.utc)) - moment).total_seconds()
+    if seconds < 1:
+        return "now"
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 86_400:
+        return f"{seconds // 3600:.0f} h ago"
+    return fmt_time(value)
 
 
 def fmt_size(size: int) -> str:

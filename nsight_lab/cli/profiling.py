@@ -11,7 +11,9 @@ from nsight_lab.cli.capture import capture_from, capture_options
 from nsight_lab.cli.context import CliContext, common_options, pass_cli
 from nsight_lab.cli.output import (
     CliFailure,
+    Column,
     describe_capture,
+    fmt_ago,
     fmt_overhead,
     fmt_size,
     fmt_steps,
@@ -154,6 +156,12 @@ def session_end(cli: CliContext) -> None:
     _print_session(cli, cli.client.end_session(session.session_id), "Ended")
 
 
+def _ended(session: SessionInfo) -> str:
+    """When the session ended: the time alone when it ended the day it began."""
+    began, ended = fmt_time(session.created_at), fmt_time(session.ended_at)
+    return ended[11:16] if ended[:10] == began[:10] else ended[:16]
+
+
 @click.command("sessions")
 @click.option("--all-tags", is_flag=True, help="Sessions of every tag, not just this one.")
 @common_options
@@ -164,56 +172,97 @@ def sessions(cli: CliContext, all_tags: bool) -> None:
     found = cli.client.sessions(tag=None if all_tags else cli.effective_tag)
 
     def human() -> None:
-        cli.printer.table(
-            None,
-            ["session", "tag", "title", "state", "collections", "created", "ended"],
+        if not found:
+            cli.printer.console.print("No sessions yet; begin one with `nsight-lab session-begin`.")
+            return
+        cli.printer.fitted_table(
             [
-                (
-                    s.session_id,
-                    s.tag,
-                    s.title or "",
-                    s.state.value,
-                    len(s.collections),
-                    fmt_time(s.created_at),
-                    fmt_time(s.ended_at),
-                )
+                Column("session", "keep"),
+                Column("tag"),
+                Column("title"),
+                Column("state", "keep"),
+                Column("colls", "keep", "right"),
+                Column("created", "keep"),
+                Column("ended", "keep"),
+            ],
+            [
+                [s.session_id, s.tag, s.title or "", s.state.value, len(s.collections),
+                 fmt_time(s.created_at)[:16], _ended(s)]
                 for s in found
             ],
-        )
+        )  # fmt: skip
 
     cli.printer.emit(found, human)
 
 
+#: How ``ls`` names a file's conversion for the Timeline and recipes.
+TRACE_STATE = {"converted": "ready", "pending": "pending", "failed": "FAILED", "skipped": "skipped"}
+
+
 @click.command("ls")
+@click.option("--long", "-l", "long_", is_flag=True, help="Add file names, sha256 and times.")
 @common_options
 @pass_cli
 @handle_errors
-def ls(cli: CliContext) -> None:
-    """List the reports of a session."""
+def ls(cli: CliContext, long_: bool) -> None:
+    """List the reports of a session (the tag's active or latest one, or --session).
+
+    \b
+    One line per file: collection, file id (what `View trace`, `%nsight view` and
+    the REST API take), process, instance, collector, kind, size, and whether its
+    converted trace is ready. --long adds the download name, sha256 and upload
+    time; --output json has every field.
+    """
     session = cli.client.resolve_session(cli.effective_tag, cli.session)
     files = cli.client.files(session_id=session.session_id)
 
     def human() -> None:
-        cli.printer.table(
-            f"session {session.session_id} {session.title or ''} ({session.state.value})",
-            ["coll.", "file", "process", "instance", "collector", "size", "steps", "overhead"],
-            [
-                (
-                    f.collection_index,
-                    f.filename,
-                    f.process_name,
-                    f.instance,
-                    f.collector,
-                    fmt_size(f.size),
-                    fmt_steps(f.metadata),
-                    fmt_overhead(f.metadata),
-                )
-                for f in files
-            ],
+        total = sum(f.size for f in files)
+        title = f" {session.title!r}" if session.title else ""
+        cli.printer.console.print(
+            f"Session {session.session_id}{title} ({session.state.value}), tag "
+            f"{session.tag}: {len(files)} file(s), {fmt_size(total)}"
         )
+        if not files:
+            return
+        columns = [
+            Column("#", "keep", "right"),
+            Column("file id", "keep"),
+            Column("process"),
+            Column("instance"),
+            Column("collector", "keep"),
+            Column("kind", "keep"),
+            Column("size", "keep", "right"),
+            Column("trace", "keep"),
+        ]
+        rows: list[list[object]] = [
+            [f.collection_index, f.file_id, f.process_name, f.instance, f.collector, f.kind,
+             fmt_size(f.size), TRACE_STATE.get(f.conversion.state.value, f.conversion.state.value)]
+            for f in files
+        ]  # fmt: skip
+        # Reports of a step-aligned capture say which steps they hold and what the
+        # profiler cost; the columns appear only when some report has them.
+        if any(fmt_steps(f.metadata) or fmt_overhead(f.metadata) for f in files):
+            columns += [Column("steps", "keep"), Column("overhead", "keep", "right")]
+            for row, f in zip(rows, files, strict=True):
+                row += [fmt_steps(f.metadata), fmt_overhead(f.metadata)]
+        if long_:
+            columns += [
+                Column("file", min_width=12),
+                Column("sha256", "keep"),
+                Column("uploaded", "keep"),
+            ]
+            for row, f in zip(rows, files, strict=True):
+                row += [f.filename, f.sha256, fmt_time(f.created_at)]
+        cli.printer.fitted_table(columns, rows)
         for f in files:
+            if f.conversion.state.value == "failed":
+                cli.printer.console.print(
+                    f"{f.file_id}: cannot be converted: {f.conversion.error or 'no reason given'}",
+                    style="red",
+                )
             for warning in f.metadata.get("warnings") or []:
-                cli.printer.info(f"[yellow]{f.filename}: {warning}[/yellow]")
+                cli.printer.console.print(f"{f.file_id}: {warning}", style="yellow")
 
     cli.printer.emit(files, human)
 
@@ -251,32 +300,49 @@ def download(cli: CliContext, output_dir: Path, flat: bool) -> None:
 
 
 @click.command()
+@click.option("--long", "-l", "long_", is_flag=True, help="Add hosts, full agent ids and times.")
 @common_options
 @pass_cli
 @handle_errors
-def status(cli: CliContext) -> None:
+def status(cli: CliContext, long_: bool) -> None:
     """Show the tag's agents and its active session."""
     tag_status = cli.client.status(cli.effective_tag)
 
     def human() -> None:
-        cli.printer.console.print(f"Gateway {cli.config.gw}, tag [bold]{tag_status.tag}[/bold]")
-        cli.printer.table(
-            f"{len(tag_status.agents)} agent(s)",
-            ["agent", "process", "instance", "pid", "collector", "records", "state", "last seen"],
-            [
-                (
-                    a.agent_id[:8],
-                    a.process_name,
-                    a.instance,
-                    a.pid,
-                    a.collector,
-                    ",".join(a.capabilities),
-                    a.state.value,
-                    fmt_time(a.last_seen),
-                )
-                for a in tag_status.agents
-            ],
+        online = sum(a.state.value == "ONLINE" for a in tag_status.agents)
+        cli.printer.console.print(
+            f"Gateway {cli.config.gw}, tag [bold]{tag_status.tag}[/bold]: "
+            f"{online} of {len(tag_status.agents)} agent(s) online"
         )
+        if tag_status.agents:
+            columns = [
+                Column("agent", "keep"),
+                Column("process"),
+                Column("instance"),
+                Column("host"),
+                Column("pid", "keep", "right"),
+                Column("collector", "keep"),
+                Column("state", "keep"),
+                Column("seen", "keep"),
+            ]
+            rows: list[list[object]] = [
+                [a.agent_id if long_ else a.agent_id[:8], a.process_name, a.instance, a.host,
+                 a.pid, a.collector, a.state.value, fmt_ago(a.last_seen)]
+                for a in tag_status.agents
+            ]  # fmt: skip
+            if long_:
+                columns += [
+                    Column("records", min_width=8),
+                    Column("registered", "keep"),
+                    Column("last seen", "keep"),
+                ]
+                for row, a in zip(rows, tag_status.agents, strict=True):
+                    row += [
+                        ",".join(a.capabilities),
+                        fmt_time(a.registered_at),
+                        fmt_time(a.last_seen),
+                    ]
+            cli.printer.fitted_table(columns, rows)
         for a in tag_status.agents:
             if a.collector_note:
                 cli.printer.console.print(
@@ -289,8 +355,9 @@ def status(cli: CliContext) -> None:
             cli.printer.console.print("No active session.")
         else:
             running = [c for c in session.collections if c.state.value == "RUNNING"]
+            title = f" {session.title!r}" if session.title else ""
             cli.printer.console.print(
-                f"Active session {session.session_id} {session.title or ''}: "
+                f"Active session {session.session_id}{title}: "
                 f"{len(session.collections)} collection(s)"
                 + (f", collection {running[0].index} recording" if running else "")
             )

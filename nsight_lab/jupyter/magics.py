@@ -8,6 +8,7 @@ traceback::
     %nsight [--tag T] status | begin [--title T] | start | stop | end | ls
     %nsight start [--steps K [--skip N]] [--record-shapes ...] [--preset P] [-O NAME=VALUE]
     %nsight download [-o DIR] [--flat]
+    %nsight view REPORT_ID [REPORT_ID ...] | %nsight view --collection ID
     %nsight configure --gw URL [--tag T]
     df = %nsight recipe NAME [--input PATH ...] [--table T] [--ARG VALUE ...]
 
@@ -93,6 +94,9 @@ def _line_parser() -> _Parser:
     download = command("download", "download the session's reports")
     download.add_argument("-o", "--output-dir", type=Path, default=DOWNLOAD_DIR)
     download.add_argument("--flat", action="store_true")
+    view = command("view", "stored reports as a Timeline (several: one axis)")
+    view.add_argument("reports", nargs="*", metavar="REPORT_ID")
+    view.add_argument("--collection", help="every report of this collection")
     configure = command("configure", "point this kernel at a gateway")
     configure.add_argument("--gw")
     recipe = command("recipe", "run a recipe locally; returns its main table")
@@ -131,7 +135,7 @@ class NsightMagics(Magics):
 
     @line_magic
     def nsight(self, line: str) -> Any:
-        """Profile the processes of a tag: ``%nsight status|begin|start|stop|end|ls|download|recipe``."""
+        """A CLI verb in the notebook: ``%nsight status|begin|start|stop|end|ls|download|view|recipe``."""
         try:
             tokens = shlex.split(line)
         except ValueError as exc:
@@ -145,6 +149,8 @@ class NsightMagics(Magics):
         tag = args.tag or config.tag
         if args.command == "recipe":
             return self._recipe(args, extra, config, tag)
+        if args.command == "view":
+            return self._view(args, config)
         with CoordinatorClient(config) as client:
             try:
                 return getattr(self, f"_{args.command}")(client, tag, args)
@@ -179,6 +185,23 @@ class NsightMagics(Magics):
                 f"active session {session.title or '(untitled)'} ({session.session_id}), "
                 f"{len(session.collections)} collection(s)" + (", recording" if running else "")
             )
+
+    def _view(self, args: argparse.Namespace, config: CliConfig) -> Any:
+        """``%nsight view``: file ids from ``%nsight ls``, or ``--collection``."""
+        from nsight_lab.jupyter.trace_cache import ReportUnreadable
+        from nsight_lab.jupyter.widgets.timeline import Timeline
+
+        if bool(args.reports) == bool(args.collection):
+            raise UsageError(
+                "%nsight view: give REPORT_ID(s) (the file_id column of %nsight ls) "
+                "or --collection ID, not both"
+            )
+        try:
+            if args.collection:
+                return Timeline.from_collection(args.collection, config=config)
+            return Timeline.from_report(args.reports, config=config)
+        except (ReportUnreadable, ValueError) as exc:
+            raise UsageError(f"%nsight view: {exc}") from None
 
     def _begin(self, client: CoordinatorClient, tag: str, args: argparse.Namespace) -> None:
         session = client.begin_session(tag, args.title)

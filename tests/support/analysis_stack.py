@@ -57,14 +57,19 @@ class Uploaded:
 
 
 def upload_reports(
-    coordinator_url: str, files: Sequence[Path], *, tag: str = "default", instance: str = "probe"
+    coordinator_url: str,
+    files: Sequence[Path],
+    *,
+    tag: str = "default",
+    instance: str = "probe",
+    timeout: float = 30.0,
 ) -> Uploaded:
     """Put ``files`` into one new collection through the coordinator's real upload API.
 
     A probe agent registers, a collection starts on its tag, each file goes up by
     its presigned plan, and the collection stops: what an agent does, minus profiling.
     """
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=timeout) as http:
 
         def call(method: str, path: str, **kwargs: Any) -> Any:
             response = http.request(method, urljoin(coordinator_url, path), **kwargs)
@@ -127,3 +132,39 @@ def upload_reports(
         if call("GET", f"collections/{collection['collection_id']}")["state"] == "RUNNING":
             call("POST", "profiler/stop", json={"tag": tag})
         return Uploaded(collection["session_id"], collection["collection_id"], keys)
+
+
+#: Two ranks of a real 128-rank PyTorch job (HolisticTraceAnalysis's test data).
+KINETO_RANKS = (
+    "kineto/trace_filter__sampled_rank-0.json.gz",
+    "kineto/trace_filter__sampled_rank-1.json.gz",
+)
+
+
+def wait_converted(
+    coordinator_url: str,
+    collection_id: str,
+    *,
+    settled: tuple[str, ...] = ("converted",),
+    timeout: float = 120.0,
+) -> list[dict[str, Any]]:
+    """The collection's files once the analysis side's conversion of each is ``settled``."""
+    from tests.support.stack import wait_until
+
+    def done() -> list[dict[str, Any]] | None:
+        files: list[dict[str, Any]] = httpx.get(
+            urljoin(coordinator_url, "files"), params={"collection_id": collection_id}, timeout=10
+        ).json()
+        return files if files and all(f["conversion"]["state"] in settled for f in files) else None
+
+    found: list[dict[str, Any]] = wait_until(done, timeout, "the reports to be converted", 0.3)
+    return found
+
+
+def upload_ranks(stack: UpServer, fixtures_dir: Path, tag: str) -> Uploaded:
+    """The two Kineto ranks as one collection, once the analysis side converted both."""
+    uploaded = upload_reports(
+        stack.coordinator_url, [fixtures_dir / r for r in KINETO_RANKS], tag=tag
+    )
+    wait_converted(stack.coordinator_url, uploaded.collection_id)
+    return uploaded

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -115,6 +116,9 @@ def tamper(token: str) -> str:
 # --- the services and Envoys in front of them, in this process ----------------------
 
 
+_INGEST_ENV = "NSIGHT_LAB_ANALYSIS_INGEST"
+
+
 class ServicesUnderTest:
     """Both services, in this process, answering only requests with ``SHARED_SECRET``.
 
@@ -128,13 +132,23 @@ class ServicesUnderTest:
         from nsight_lab.servicekit import GatewaySettings
 
         self.port = free_port()
-        self.app = build_app(
-            StackConfig(
-                data_dir=data_dir,
-                port=self.port,
-                gateway=GatewaySettings(secret=SHARED_SECRET, secret_file=None),
+        # No ingest loop: its polls of the coordinator are the analysis service's own
+        # calls, and would move the tallies that prove refused requests reached nothing.
+        previous = os.environ.get(_INGEST_ENV)
+        os.environ[_INGEST_ENV] = "false"
+        try:
+            self.app = build_app(
+                StackConfig(
+                    data_dir=data_dir,
+                    port=self.port,
+                    gateway=GatewaySettings(secret=SHARED_SECRET, secret_file=None),
+                )
             )
-        )
+        finally:
+            if previous is None:
+                del os.environ[_INGEST_ENV]
+            else:
+                os.environ[_INGEST_ENV] = previous
         #: Credentials that reached the services on requests Envoy forwarded (any
         #: Authorization or Cookie header next to the gateway's secret): must stay empty.
         self.leaked: list[tuple[str, str]] = []

@@ -50,3 +50,15 @@ def browser_page(tmp_path: Path) -> Iterator[Any]:
             yield context.pages[0] if context.pages else context.new_page()
         finally:
             context.close()
+
+
+@pytest.fixture
+def lab(tmp_path: Path, stack: Any) -> Iterator[Any]:
+    """A fresh JupyterLab in front of the test module's ``stack`` (its ``nsight-lab up``)."""
+    from tests.ui.lab_server import JupyterLabServer
+
+    server = JupyterLabServer(tmp_path / "lab", stack.url).start()
+    try:
+        yield server
+    finally:
+        server.stop()

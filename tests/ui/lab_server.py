@@ -25,7 +25,12 @@ BUILD = REPO_ROOT / "nsight_lab" / "jupyter" / "labextension"
 
 class JupyterLabServer:
     def __init__(
-        self, home: Path, gateway: str, *, server_config: dict[str, Any] | None = None
+        self,
+        home: Path,
+        gateway: str,
+        env: dict[str, str] | None = None,
+        *,
+        server_config: dict[str, Any] | None = None,
     ) -> None:
         """``server_config``: more of ``jupyter_server_config.json``, by section
         (``{"NsightLabExtension": {...}}``)."""
@@ -72,6 +77,8 @@ class JupyterLabServer:
                 "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
                 "NSIGHT_LAB_GW": gateway,
                 "NSIGHT_CLOUD_CONF": str(home / "absent.conf"),
+                "NSIGHT_LAB_TRACE_CACHE": str(home / "trace-cache"),
+                **(env or {}),
             }
         )
         self.proc: subprocess.Popen[bytes] | None = None
@@ -117,3 +124,33 @@ class JupyterLabServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+def open_panel(page: Any, lab: JupyterLabServer) -> Any:
+    """A fresh JupyterLab page with the Nsight sidebar open and connected."""
+    page.goto(f"{lab.url}/lab?token={lab.token}&reset")
+    page.locator('.lm-TabBar-tab[data-id="nsight-lab-panel"]').click()
+    panel = page.locator("#nsight-lab-panel")
+    panel.get_by_text("connected", exact=True).wait_for()
+    return panel
+
+
+def choose_tag(panel: Any, tag: str) -> Any:
+    """Pick ``tag`` in the panel's choice of known tags, once the coordinator knows it."""
+    choice = panel.get_by_label("Tag", exact=True)
+    choice.locator(f'option[value="{tag}"]').wait_for(state="attached")
+    choice.select_option(tag)
+    return choice
+
+
+def enter_tag(panel: Any, tag: str) -> None:
+    """Use ``tag`` whether or not the coordinator knows it yet: pick it when it is a
+    choice, else choose "New tag…" and type it, as a user starting a new tag does."""
+    choice = panel.get_by_label("Tag", exact=True)
+    if choice.locator(f'option[value="{tag}"]').count():
+        choice.select_option(tag)
+        return
+    choice.select_option(label="New tag…")
+    field = panel.get_by_label("New tag", exact=True)
+    field.fill(tag)
+    field.press("Tab")  # the panel reloads on change, as when a user leaves the field

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.stack import UpServer, Workload, wait_until
-from tests.ui.lab_server import JupyterLabServer
+from tests.ui.lab_server import JupyterLabServer, choose_tag, open_panel
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -44,33 +44,16 @@ def stack(tmp_path: Path) -> Iterator[UpServer]:
                 workload.stop()
 
 
-@pytest.fixture
-def lab(tmp_path: Path, stack: UpServer) -> Iterator[JupyterLabServer]:
-    server = JupyterLabServer(tmp_path / "lab", stack.url).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def open_panel(page: Any, lab: JupyterLabServer) -> Any:
-    page.goto(f"{lab.url}/lab?token={lab.token}&reset")
-    page.locator('.lm-TabBar-tab[data-id="nsight-lab-panel"]').click()
-    panel = page.locator("#nsight-lab-panel")
-    panel.get_by_text("connected", exact=True).wait_for()
-    return panel
-
-
 def test_profile_analyse_and_open_the_notebook(
     browser_page: Any, lab: JupyterLabServer, screenshots: Path
 ) -> None:
     page = browser_page
     panel = open_panel(page, lab)
 
-    # The tag's agents appear once the panel looks at the right tag.
-    tag = panel.get_by_label("Tag")
-    tag.fill(TAG)
-    tag.press("Tab")
+    # The tag is a choice of the known tags; its agents appear once it is chosen.
+    tag = choose_tag(panel, TAG)
+    tag.focus()
+    page.keyboard.press("Tab")
     # Keyboard order follows the form: Tag, then the session title.
     assert page.evaluate("document.activeElement.id") == panel.get_by_label(
         "Session title"
@@ -143,10 +126,7 @@ def test_panel_is_readable_in_the_dark_theme(
     page = browser_page
     panel = open_panel(page, lab)
     assert page.evaluate("document.body.dataset.jpThemeLight") == "false"
-    tag = panel.get_by_label("Tag")
-    tag.fill(TAG)
-    tag.press("Enter")
-    tag.blur()
+    choose_tag(panel, TAG).blur()
     panel.get_by_text("trainer-a").wait_for()
     # Text and background come from the theme: light text on a dark panel.
     colours = panel.evaluate(

@@ -9,11 +9,15 @@ Every setting is optional; an empty one falls back to the environment and then t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Unicode
 
 from nsight_lab.jupyter.server.connection import GatewayConnection, resolve_connection
 from nsight_lab.jupyter.server.handlers import routes
+from nsight_lab.jupyter.server.handlers.traces import TraceViews
+from nsight_lab.jupyter.trace_cache import TraceCache
 
 
 class NsightLabExtension(ExtensionApp):
@@ -60,6 +64,27 @@ class NsightLabExtension(ExtensionApp):
         config=True,
         help="Where the gateway puts the user's token (Bearer scheme) for forward_user_token.",
     )
+
+    trace_cache_dir = Unicode(
+        "",
+        config=True,
+        help="Where reports opened with 'View trace' are kept, converted and laid out; "
+        "empty: NSIGHT_LAB_TRACE_CACHE, then ~/.cache/nsight-lab/traces.",
+    )
+    trace_cache_gb = Float(
+        20.0, config=True, help="Evict the least recently viewed reports beyond this size (GiB)."
+    )
+
+    _trace_views: TraceViews | None = None
+
+    @property
+    def trace_views(self) -> TraceViews:
+        """Open trace views and the report cache behind them (made on first use)."""
+        if self._trace_views is None:
+            root = Path(self.trace_cache_dir).expanduser() if self.trace_cache_dir else None
+            cache = TraceCache(root, max_bytes=int(self.trace_cache_gb * 1024**3))
+            self._trace_views = TraceViews(cache)
+        return self._trace_views
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes())

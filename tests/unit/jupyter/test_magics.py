@@ -71,6 +71,15 @@ def test_a_whole_session_from_magics_ends_in_a_recipe_dataframe(
     assert isinstance(files, pd.DataFrame) and len(files) >= 1
     assert any(name.endswith(".speedscope.json") for name in files["file"])
 
+    monkeypatch.setenv("NSIGHT_LAB_TRACE_CACHE", str(tmp_path / "trace-cache"))
+    timeline = ip.run_line_magic("nsight", f"view {files['file_id'].iloc[0]}")
+    assert type(timeline).__name__ == "Timeline" and timeline.event_count > 0
+    assert {row["kind"] for row in timeline.rows} == {"sample"}  # py-spy's Python stacks
+    with pytest.raises(UsageError, match="give REPORT_ID"):
+        ip.run_line_magic("nsight", "view")
+    with pytest.raises(UsageError, match="nosuchfile"):
+        ip.run_line_magic("nsight", "view nosuchfile")
+
     root = ip.run_line_magic("nsight", "download -o reports")
     assert root.parent == tmp_path / "reports" and any(root.rglob("*.speedscope.json"))
 

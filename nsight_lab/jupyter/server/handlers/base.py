@@ -7,6 +7,7 @@ gateway refusal and a local failure alike, next to the control the user clicked.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -78,6 +79,23 @@ class NsightHandler(ExtensionHandlerMixin, APIHandler):
 
     def finish_error(self, error: HandlerError) -> None:
         self.finish_json({"detail": error.detail}, error.status)
+
+    def json_body(self, example: str) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400 that shows ``example``."""
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise HandlerError(400, f"request body is not JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise HandlerError(400, f"request body must be an object like {example}")
+        return body
+
+    async def post_json(self, answer: Callable[[], Awaitable[Any]]) -> None:
+        """Finish a POST with ``await answer()`` as JSON, or with its error."""
+        try:
+            self.finish_json(await answer())
+        except HandlerError as error:
+            self.finish_error(error)
 
     async def gateway_json(
         self,

@@ -8,7 +8,6 @@ links have expired.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -68,22 +67,10 @@ class OpenNotebookHandler(NsightHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        try:
-            self.finish_json(await self._open())
-        except HandlerError as error:
-            self.finish_error(error)
-
-    def _body(self) -> dict[str, Any]:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError as exc:
-            raise HandlerError(400, f"request body is not JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise HandlerError(400, 'request body must be an object like {"job_id": "..."}')
-        return body
+        await self.post_json(self._open)
 
     async def _open(self) -> dict[str, Any]:
-        job_id = checked_id(self._body().get("job_id"), "job_id")
+        job_id = checked_id(self.json_body('{"job_id": "..."}').get("job_id"), "job_id")
         conn = self.connection()
         job = await self.gateway_json(conn, "analysis", f"jobs/{job_id}")
         if job["state"] != "succeeded":

@@ -1,8 +1,14 @@
-// Timeline widget front end: draws the blocks the kernel sends for the visible window.
+// Timeline front end: draws the blocks the kernel sends for the visible window.
 //
 // Everything that decides what to draw or fetch is a small pure function exported
 // here, so node's built-in test runner checks it without a browser
-// (tests/unit/jupyter/widgets/js/). The default export is anywidget's render hook.
+// (tests/unit/jupyter/widgets/js/). The default export is anywidget's render hook;
+// the JupyterLab "View trace" tab calls the same hook with a model that speaks HTTP
+// to the server extension instead of a kernel comm, so both draw alike.
+//
+// Mouse: wheel zooms, drag pans, a click shows the event's every column, a
+// shift-drag selects a range and shows its kernel summary. Keys: + - zoom, arrows
+// pan, 0 shows everything, Escape clears the selection.
 
 export const GUTTER_PX = 170;
 export const ROW_PX = 14;
@@ -201,6 +207,64 @@ export function rectsFor(tiles, view, widthPx, layout) {
   return rects;
 }
 
+/** A press and release this close together (px) are a click, not a drag. */
+export const CLICK_PX = 4;
+
+export function isClick(down, up) {
+  return Math.abs(up.x - down.x) <= CLICK_PX && Math.abs(up.y - down.y) <= CLICK_PX;
+}
+
+/** The time range between two pointer positions, in order, clamped to the plot. */
+export function selectionFrom(x0, x1, view, widthPx) {
+  const a = Math.min(Math.max(Math.min(x0, x1), 0), widthPx);
+  const b = Math.min(Math.max(Math.max(x0, x1), 0), widthPx);
+  return { t0: xToTime(a, view, widthPx), t1: xToTime(b, view, widthPx) };
+}
+
+/** What to ask when a block is clicked: one event's columns, or nothing (a merged block). */
+export function clickRequest(tiles, i) {
+  if (!tiles || i < 0 || tiles.count[i] !== 1) return null;
+  return { type: "event", row: tiles.row[i], t: tiles.start[i], tolerance_ns: 0 };
+}
+
+/** Label/value pairs describing one event reply, most useful first, then every column. */
+export function eventDetailRows(event) {
+  if (!event) return [["", "No event there: zoom in and click a single box."]];
+  const rows = [
+    ["name", event.name],
+    ["duration", formatNs(event.duration_ns)],
+    ["start", formatNs(event.start)],
+    ["where", event.where],
+  ];
+  if (event.report) rows.push(["report", event.report]);
+  if (event.layer) rows.push(["table", `${event.layer} row ${event.index}`]);
+  for (const [key, value] of Object.entries(event.columns || {})) {
+    if (value === null || value === undefined || value === "") continue;
+    rows.push([key, Array.isArray(value) ? value.join(" ← ") : String(value)]);
+  }
+  return rows;
+}
+
+const NS_COLUMNS = new Set(["Total Time (ns)", "Avg (ns)", "Med (ns)", "Min (ns)", "Max (ns)", "StdDev (ns)"]);
+
+/** The kernel summary of a range as a header line and table rows (times made readable). */
+export function summaryTable(summary) {
+  const cols = summary.columns || [];
+  const span = formatNs(summary.t1 - summary.t0);
+  const heading = summary.kernels
+    ? `${summary.kernels.toLocaleString()} kernels in ${span} (${summary.names} names${summary.rows.length < summary.names ? `, top ${summary.rows.length}` : ""})`
+    : `No kernel lies wholly inside these ${span}.`;
+  const header = cols.map((c) => c.replace(" (ns)", ""));
+  const rows = (summary.rows || []).map((row) =>
+    row.map((value, i) => {
+      if (NS_COLUMNS.has(cols[i])) return formatNs(Number(value));
+      if (cols[i] === "Time (%)") return `${Number(value).toFixed(1)}%`;
+      return String(value);
+    }),
+  );
+  return { heading, header, rows };
+}
+
 export function tooltipLines(tiles, i, names, rows) {
   const row = rows[tiles.row[i]] || { group: "?", label: "?" };
   const name = names[tiles.name[i]] ?? "?";
@@ -218,6 +282,22 @@ export function tooltipLines(tiles, i, names, rows) {
   return lines;
 }
 
+/** A performance mark benchmarks and tests read (no-op where the API is missing). */
+function mark(name, detail) {
+  try {
+    globalThis.performance?.mark?.(`nsl-timeline:${name}`, { detail });
+  } catch {
+    // marks are an aid, never a failure
+  }
+}
+
+function cell(tag, text, className) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  if (className) el.className = className;
+  return el;
+}
+
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "nsl-timeline";
@@ -229,12 +309,21 @@ function render({ model, el }) {
   scroller.className = "nsl-timeline-scroll";
   const canvas = document.createElement("canvas");
   canvas.tabIndex = 0;
-  canvas.setAttribute("aria-label", "timeline: wheel or +/- to zoom, drag or arrows to pan");
+  canvas.setAttribute(
+    "aria-label",
+    "timeline: wheel or +/- to zoom, drag or arrows to pan, click for an event's details, shift-drag for the kernel summary of a range",
+  );
   const tip = document.createElement("div");
   tip.className = "nsl-timeline-tip";
   tip.hidden = true;
+  const details = document.createElement("div");
+  details.className = "nsl-timeline-details";
+  details.setAttribute("role", "region");
+  details.setAttribute("aria-label", "Timeline details");
+  details.setAttribute("aria-live", "polite");
+  details.hidden = true;
   scroller.append(canvas);
-  root.append(header, axis, scroller, tip);
+  root.append(header, axis, scroller, tip, details);
   el.append(root);
 
   let view = { t0: model.get("view")[0], t1: model.get("view")[1] };
@@ -244,6 +333,8 @@ function render({ model, el }) {
   let inflight = null;
   let frame = 0;
   let drag = null;
+  let selection = null;
+  let asked = { event: 0, summary: 0 };
 
   const plotWidth = () => Math.max(root.clientWidth - GUTTER_PX, 50);
 
@@ -260,8 +351,27 @@ function render({ model, el }) {
 
   function updateHeader() {
     const err = model.get("error");
-    header.textContent = `${model.get("title")} · ${model.get("event_count").toLocaleString()} events · ${formatNs(view.t1 - view.t0)} in view${err ? ` · ${err}` : ""}`;
+    const aligned = model.get("alignment");
+    header.textContent = `${model.get("title")} · ${model.get("event_count").toLocaleString()} events · ${formatNs(view.t1 - view.t0)} in view${aligned ? ` · aligned by ${aligned}` : ""}${err ? ` · ${err}` : ""}`;
     header.classList.toggle("nsl-error", Boolean(err));
+  }
+
+  function showDetails(kind, heading, build) {
+    details.replaceChildren(cell("div", heading, "nsl-timeline-details-heading"));
+    details.dataset.kind = kind;
+    if (build) details.append(build());
+    details.hidden = false;
+  }
+
+  function pairsTable(pairs) {
+    const table = document.createElement("table");
+    table.className = "nsl-timeline-pairs";
+    for (const [key, value] of pairs) {
+      const tr = document.createElement("tr");
+      tr.append(cell("th", key), cell("td", value));
+      table.append(tr);
+    }
+    return table;
   }
 
   function draw() {
@@ -273,6 +383,7 @@ function render({ model, el }) {
     const style = getComputedStyle(root);
     const fg = style.getPropertyValue("--jp-ui-font-color1").trim() || "#333";
     const dim = style.getPropertyValue("--jp-border-color2").trim() || "#ddd";
+    const accent = style.getPropertyValue("--jp-brand-color1").trim() || "#1976d2";
     ctx.font = "11px sans-serif";
     ctx.textBaseline = "middle";
     ctx.save();
@@ -280,9 +391,20 @@ function render({ model, el }) {
     ctx.beginPath();
     ctx.rect(0, 0, width, layout.height);
     ctx.clip();
-    for (const r of rectsFor(cache, view, width, layout)) {
+    const rects = rectsFor(cache, view, width, layout);
+    for (const r of rects) {
       ctx.fillStyle = r.color;
       ctx.fillRect(r.x, r.y, r.w, r.h);
+    }
+    if (selection) {
+      const x0 = timeToX(selection.t0, view, width);
+      const x1 = timeToX(selection.t1, view, width);
+      ctx.globalAlpha = 0.18;
+      ctx.fillStyle = accent;
+      ctx.fillRect(x0, 0, Math.max(x1 - x0, 1), layout.height);
+      ctx.globalAlpha = 1;
+      ctx.fillRect(x0, 0, 1, layout.height);
+      ctx.fillRect(x1, 0, 1, layout.height);
     }
     ctx.restore();
     ctx.fillStyle = fg;
@@ -291,7 +413,7 @@ function render({ model, el }) {
       ctx.fillRect(0, h.y + GROUP_PX - 1, width + GUTTER_PX, 1);
       ctx.fillStyle = fg;
       ctx.font = "bold 11px sans-serif";
-      ctx.fillText(h.group, 4, h.y + GROUP_PX / 2);
+      ctx.fillText(h.group, 4, h.y + GROUP_PX / 2, width + GUTTER_PX - 8);
     }
     ctx.font = "11px sans-serif";
     rows.forEach((row, i) => {
@@ -308,6 +430,9 @@ function render({ model, el }) {
       actx.fillText(formatNs(t), x + 2, 2);
     }
     updateHeader();
+    root.dataset.blocks = String(rects.length);
+    root.dataset.tiles = cache ? String(cache.id) : "";
+    mark("drawn", { id: cache ? cache.id : 0, blocks: rects.length });
     maybeFetch();
   }
 
@@ -324,7 +449,14 @@ function render({ model, el }) {
     if (inflight && inflight.t0 <= view.t0 && inflight.t1 >= view.t1 && inflight.wantGap === wantGap) return;
     const id = nextId++;
     inflight = { id, ...req, wantGap };
+    mark("request", { id });
     model.send({ type: "view", id, ...req });
+  }
+
+  function ask(kind, message) {
+    const id = nextId++;
+    asked = { ...asked, [kind]: id };
+    model.send({ ...message, id });
   }
 
   let saveTimer = 0;
@@ -338,18 +470,59 @@ function render({ model, el }) {
     }, 150);
   }
 
-  model.on("msg:custom", (msg, buffers) => {
-    if (!msg || msg.type !== "tiles") return;
+  function onTiles(msg, buffers) {
     if (inflight && msg.id !== inflight.id) return; // a newer request is on its way
     try {
       const tiles = decodeTiles(msg, buffers);
       tiles.wantGap = inflight ? inflight.wantGap : tiles.gapNs;
       cache = tiles;
+      mark("tiles", { id: msg.id, n: tiles.n });
     } catch (err) {
       header.textContent = String(err);
     }
     inflight = null;
     schedule();
+  }
+
+  function onEvent(msg) {
+    if (msg.id !== asked.event) return;
+    const event = msg.event;
+    showDetails("event", event ? event.name : "No event", () => pairsTable(eventDetailRows(event)));
+  }
+
+  function onSummary(msg) {
+    if (msg.id !== asked.summary) return;
+    const { heading, header: cols, rows } = summaryTable(msg.summary);
+    showDetails("summary", heading, () => {
+      const wrap = document.createElement("div");
+      const table = document.createElement("table");
+      table.className = "nsl-timeline-summary";
+      const head = document.createElement("tr");
+      cols.forEach((c) => head.append(cell("th", c)));
+      table.append(head);
+      for (const row of rows) {
+        const tr = document.createElement("tr");
+        for (const value of row) {
+          const td = cell("td", value);
+          td.title = value; // long kernel names are cut; the full one shows on hover
+          tr.append(td);
+        }
+        table.append(tr);
+      }
+      wrap.append(table);
+      const per = (msg.summary.reports || []).filter((r) => r.kernels);
+      if (per.length > 1) {
+        wrap.append(cell("div", per.map((r) => `${r.label}: ${r.kernels} kernels, ${formatNs(r.total_ns)}`).join(" · "), "nsl-muted"));
+      }
+      return wrap;
+    });
+  }
+
+  model.on("msg:custom", (msg, buffers) => {
+    if (!msg) return;
+    if (msg.type === "tiles") onTiles(msg, buffers);
+    else if (msg.type === "event") onEvent(msg);
+    else if (msg.type === "summary") onSummary(msg);
   });
   model.on("change:rows", () => {
     layout = layoutRows(model.get("rows"));
@@ -363,12 +536,35 @@ function render({ model, el }) {
       schedule();
     }
   });
-  for (const name of ["gaps", "error", "title", "height"]) model.on(`change:${name}`, schedule);
+  for (const name of ["gaps", "error", "title", "height", "alignment"]) model.on(`change:${name}`, schedule);
+
+  function clicked(offsetX, offsetY) {
+    const width = plotWidth();
+    const x = offsetX - GUTTER_PX;
+    const row = rowAt(layout, offsetY);
+    const nsPerPx = (view.t1 - view.t0) / width;
+    const i = x >= 0 ? hitTest(cache, row, xToTime(x, view, width), 2 * nsPerPx) : -1;
+    if (i < 0) {
+      details.hidden = true;
+      return;
+    }
+    const request = clickRequest(cache, i);
+    if (request) {
+      showDetails("loading", "Reading the event…");
+      ask("event", request);
+      return;
+    }
+    const lines = tooltipLines(cache, i, model.get("names"), model.get("rows"));
+    showDetails("block", lines[0], () =>
+      pairsTable([["span", lines[1]], ["where", lines[2]], ["", "Zoom in to pick one event, or shift-drag over it for the kernel summary."]]),
+    );
+  }
 
   canvas.addEventListener(
     "wheel",
     (ev) => {
       ev.preventDefault();
+      mark("input", { kind: "wheel" });
       const x = ev.offsetX - GUTTER_PX;
       const width = plotWidth();
       const anchor = xToTime(Math.max(x, 0), view, width);
@@ -377,16 +573,31 @@ function render({ model, el }) {
     { passive: false },
   );
   canvas.addEventListener("pointerdown", (ev) => {
-    drag = { x: ev.clientX, view };
-    canvas.setPointerCapture(ev.pointerId);
+    drag = { x: ev.clientX, y: ev.clientY, offsetX: ev.offsetX, offsetY: ev.offsetY, view, select: ev.shiftKey };
+    canvas.setPointerCapture?.(ev.pointerId);
   });
-  canvas.addEventListener("pointerup", () => {
+  canvas.addEventListener("pointerup", (ev) => {
+    const down = drag;
     drag = null;
+    if (!down) return;
+    if (isClick(down, { x: ev.clientX, y: ev.clientY })) {
+      clicked(down.offsetX, down.offsetY);
+      return;
+    }
+    if (down.select && selection && selection.t1 > selection.t0) {
+      showDetails("loading", "Summarising the kernels of the range…");
+      ask("summary", { type: "summary", t0: selection.t0, t1: selection.t1 });
+    }
   });
   canvas.addEventListener("pointermove", (ev) => {
     const width = plotWidth();
     if (drag) {
-      setView(panView(drag.view, ev.clientX - drag.x, width, model.get("span_ns")));
+      if (drag.select) {
+        selection = selectionFrom(drag.offsetX - GUTTER_PX, ev.offsetX - GUTTER_PX, view, width);
+        schedule();
+      } else if (!isClick(drag, { x: ev.clientX, y: ev.clientY })) {
+        setView(panView(drag.view, ev.clientX - drag.x, width, model.get("span_ns")));
+      }
       tip.hidden = true;
       return;
     }
@@ -410,6 +621,12 @@ function render({ model, el }) {
     const width = plotWidth();
     const span = model.get("span_ns");
     const mid = (view.t0 + view.t1) / 2;
+    if (ev.key === "Escape") {
+      selection = null;
+      details.hidden = true;
+      schedule();
+      return;
+    }
     const moves = {
       "+": () => zoomView(view, mid, 0.7, span),
       "=": () => zoomView(view, mid, 0.7, span),
@@ -420,9 +637,15 @@ function render({ model, el }) {
     };
     if (moves[ev.key]) {
       ev.preventDefault();
+      mark("input", { kind: "key" });
       setView(moves[ev.key]());
     }
   });
+  // For scripts and browser tests: where a (row, time) is drawn, and the current view.
+  root.nslTimeline = {
+    view: () => ({ ...view }),
+    locate: (row, t) => ({ x: GUTTER_PX + timeToX(t, view, plotWidth()), y: layout.y[row] + ROW_PX / 2 }),
+  };
   const resize = new ResizeObserver(schedule);
   resize.observe(root);
   schedule();

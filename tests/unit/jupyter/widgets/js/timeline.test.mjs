@@ -2,9 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  clampView, decodeTiles, formatNs, hitTest, layoutRows, levelFor, needsFetch, panView,
-  rectsFor, requestFor, rowAt, tickStep, timeToX, tooltipLines, xToTime, zoomView,
-  GROUP_PX, ROW_PX,
+  clampView, clickRequest, decodeTiles, eventDetailRows, formatNs, hitTest, isClick, layoutRows,
+  levelFor, needsFetch, panView, rectsFor, requestFor, rowAt, selectionFrom, summaryTable, tickStep,
+  timeToX, tooltipLines, xToTime, zoomView, GROUP_PX, ROW_PX,
 } from "../../../../../nsight_lab/jupyter/widgets/static/timeline.js";
 
 function tilesMsg(rows) {
@@ -129,4 +129,48 @@ test("durations and axis steps read naturally", () => {
   assert.equal(formatNs(2.5e9), "2.500 s");
   assert.equal(tickStep(1000, 100), 100000);
   assert.equal(tickStep(3, 100), 500);
+});
+
+test("a press released in place is a click; moving further is a drag", () => {
+  assert.equal(isClick({ x: 10, y: 10 }, { x: 13, y: 6 }), true);
+  assert.equal(isClick({ x: 10, y: 10 }, { x: 15, y: 10 }), false);
+});
+
+test("a shift-drag selects the time between its ends, in order and inside the plot", () => {
+  const view = { t0: 1000, t1: 2000 };
+  assert.deepEqual(selectionFrom(75, 25, view, 100), { t0: 1250, t1: 1750 });
+  assert.deepEqual(selectionFrom(-20, 150, view, 100), { t0: 1000, t1: 2000 });
+});
+
+test("a click asks for one event's columns, never for a merged block", () => {
+  const [msg, buffers] = tilesMsg([[100, 110, 3, 1, 0, 10], [200, 900, 3, 7, 1, 400]]);
+  const tiles = decodeTiles(msg, buffers);
+  assert.deepEqual(clickRequest(tiles, 0), { type: "event", row: 3, t: 100, tolerance_ns: 0 });
+  assert.equal(clickRequest(tiles, 1), null);
+  assert.equal(clickRequest(tiles, -1), null);
+});
+
+test("an event's details lead with what it is, then list every non-empty column", () => {
+  const rows = eventDetailRows({
+    name: "gemm", duration_ns: 1500, start: 2e6, where: "rank 1 · GPU 0 · stream 7", report: "rank 1",
+    layer: "kernels", index: 42, columns: { grid_x: 128, graph_node_id: null, stack: ["main", "step"] },
+  });
+  assert.deepEqual(rows.slice(0, 4), [["name", "gemm"], ["duration", "1.500 µs"], ["start", "2.000 ms"],
+    ["where", "rank 1 · GPU 0 · stream 7"]]);
+  assert.deepEqual(rows.slice(4), [["report", "rank 1"], ["table", "kernels row 42"], ["grid_x", "128"],
+    ["stack", "main ← step"]]);
+  assert.match(eventDetailRows(null)[0][1], /zoom in/);
+});
+
+test("a range summary reads in human units, and says so when no kernel fits", () => {
+  const summary = {
+    t0: 0, t1: 2e6, kernels: 3, names: 2,
+    columns: ["Time (%)", "Total Time (ns)", "Instances", "Avg (ns)", "Med (ns)", "Min (ns)", "Max (ns)", "StdDev (ns)", "Name"],
+    rows: [[75, 3000, 2, 1500, 1500, 1000, 2000, 707.1, "gemm"]],
+  };
+  const table = summaryTable(summary);
+  assert.equal(table.heading, "3 kernels in 2.000 ms (2 names, top 1)");
+  assert.deepEqual(table.header.slice(0, 3), ["Time (%)", "Total Time", "Instances"]);
+  assert.deepEqual(table.rows[0], ["75.0%", "3.000 µs", "2", "1.500 µs", "1.500 µs", "1.000 µs", "2.000 µs", "707 ns", "gemm"]);
+  assert.match(summaryTable({ ...summary, kernels: 0, rows: [] }).heading, /No kernel lies wholly inside/);
 });
