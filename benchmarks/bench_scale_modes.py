@@ -93,7 +93,10 @@ def main() -> None:
                         scheduler=scheduler,
                     )
                     seconds = time.perf_counter() - began
-                    assert not result.warnings and len(result.reports) == count
+                    problems = [str(w) for w in result.warnings]
+                    assert not problems and len(result.reports) == count, (
+                        f"{mode}/{source}: {len(result.reports)} of {count} reports, {problems[:3]}"
+                    )
                     tables = (result.tables["stats"], result.tables["rank_stats"])
                     if reference is None:
                         reference = tables

@@ -155,9 +155,20 @@ def _connectorx() -> Any | None:
     return connectorx
 
 
-def _read_range_cx(cx: Any, uri: str, scan: _Scan, lo: int, hi: int) -> _Batch:
+def _read_range_cx(cx: Any, path: Path, scan: _Scan, lo: int, hi: int) -> _Batch:
+    """One range through connectorx, or through sqlite3 when connectorx fails.
+
+    connectorx opens a connection pool per call, and under load that can fail for
+    reasons of its own ("timed out waiting for connection", seen with 64 reports in
+    worker processes on two busy cores): a transient failure must not cost the report.
+    The stdlib reader gives the same rows, or the real reason the table is unreadable.
+    """
+    uri = "sqlite://" + urllib.parse.quote(str(path.resolve()))
     sql = scan.sql().replace("?", str(lo), 1).replace("?", str(hi), 1)
-    table = cx.read_sql(uri, sql, return_type="arrow")
+    try:
+        table = cx.read_sql(uri, sql, return_type="arrow")
+    except RuntimeError:
+        return _Batch.from_records(_read_range(str(path), scan, lo, hi))
     n = table.num_rows
     out: dict[str, np.ndarray] = {}
     for name, column in zip(scan.columns, table.columns, strict=True):
@@ -238,19 +249,18 @@ class _Reader:
 
     def _scan_cx(self, cx: Any, scan: _Scan, bounds: list[tuple[int, int]]) -> Iterator[_Batch]:
         # connectorx releases the GIL: a thread reads the next range while we convert.
-        uri = "sqlite://" + urllib.parse.quote(str(self.path.resolve()))
         with cf.ThreadPoolExecutor(max(1, self.workers)) as pool:
             pending: list[cf.Future[_Batch]] = []
             todo = iter(bounds)
             for a, b in todo:
-                pending.append(pool.submit(_read_range_cx, cx, uri, scan, a, b))
+                pending.append(pool.submit(_read_range_cx, cx, self.path, scan, a, b))
                 if len(pending) >= max(1, self.workers):
                     break
             while pending:
                 result = pending.pop(0).result()
                 nxt = next(todo, None)
                 if nxt is not None:
-                    pending.append(pool.submit(_read_range_cx, cx, uri, scan, *nxt))
+                    pending.append(pool.submit(_read_range_cx, cx, self.path, scan, *nxt))
                 yield result
 
     def _scan_parallel(self, scan: _Scan, bounds: list[tuple[int, int]]) -> Iterator[_Batch]:

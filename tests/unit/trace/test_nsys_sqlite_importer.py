@@ -348,6 +348,33 @@ def test_text_where_integers_belong(make_export: Callable[..., Path]) -> None:
         load_trace(path)
 
 
+def test_a_failing_connectorx_call_is_read_again_by_sqlite3(
+    fixture_db: Path, trace: Trace, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stand-in for connectorx failing on its own under load ("timed out waiting for
+    connection", seen in worker processes on busy cores): every other range fails, and
+    the report still reads whole, equal to a clean read."""
+    if backend != "connectorx":
+        pytest.skip("only the connectorx reader can fail this way")
+    real = nsys_sqlite._connectorx()
+    calls = {"n": 0, "failed": 0}
+
+    class Flaky:
+        @staticmethod
+        def read_sql(*args: object, **kwargs: object) -> object:
+            calls["n"] += 1
+            if calls["n"] % 2:
+                calls["failed"] += 1
+                raise RuntimeError("timed out waiting for connection")
+            return real.read_sql(*args, **kwargs)
+
+    monkeypatch.setattr(nsys_sqlite, "_connectorx", lambda: Flaky)
+    again = load_trace(fixture_db)
+    assert calls["failed"] >= 3
+    for name in TABLES:
+        assert again.table(name).equals(trace.table(name)), name
+
+
 # --------------------------------------------------------------- selection and edge ids
 
 
