@@ -180,10 +180,12 @@ def test_concurrent_refreshes_use_the_refresh_token_once(
     """Rotated refresh tokens die on reuse (and reuse revokes the login), so several
     processes renewing at once must agree on one refresh."""
     idp = gateway.idp
-    idp.set_ttl(access_token=4)
+    # Renewed at half its life: 5 s of headroom for four processes starting on a busy
+    # machine to use the renewed token before it is due in turn.
+    idp.set_ttl(access_token=10)
     login = log_in(cli_home, gateway)
     seen = gateway.mark()
-    wait_for(lambda: time.time() > login["expires_at"] - 2, timeout=10)  # due for renewal
+    wait_for(lambda: time.time() > login["expires_at"] - 5, timeout=15)  # due for renewal
     before = idp.state()["counters"]["token"]
     procs = [cli_home.start("sessions") for _ in range(4)]
     results = [p.communicate(timeout=60) for p in procs]
