@@ -78,6 +78,7 @@ class JobCreate(_Model):
     mode: str = "none"
     filter_time: str | None = None
     filter_nvtx: str | None = None
+    filter_projected_nvtx: str | None = None
 
 
 class JobProgress(_Model):
@@ -119,6 +120,7 @@ class JobInfo(_Model):
     mode: str = "none"
     filter_time: str | None = None
     filter_nvtx: str | None = None
+    filter_projected_nvtx: str | None = None
     #: Which executor ran it (``local:<pid>``, ``kubernetes:<job name>``).
     worker: str | None = None
 

@@ -42,9 +42,13 @@ def download_session(
     *,
     flat: bool = False,
     show_progress: bool = True,
+    collection_id: str | None = None,
 ) -> list[Path]:
-    """Download every report of ``session`` under ``output_dir``; never writes outside it."""
-    files = client.files(session_id=session.session_id)
+    """Download every report of ``session`` (or of one of its collections) under ``output_dir``.
+
+    Never writes outside ``output_dir``.
+    """
+    files = client.files(session_id=session.session_id, collection_id=collection_id)
     root = (
         output_dir
         if flat

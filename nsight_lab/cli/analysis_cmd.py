@@ -156,6 +156,11 @@ def info_cmd(cli: CliContext, name: str) -> None:
 @click.option("--filter-time", default=None, help="START/END in ns.")
 @click.option("--filter-nvtx", default=None, help="NAME[@DOMAIN][/INDEX].")
 @click.option(
+    "--filter-projected-nvtx",
+    default=None,
+    help="NAME[@DOMAIN][/INDEX]; GPU work within the range's projection onto the GPU.",
+)
+@click.option(
     "--mode",
     type=click.Choice([*MODES, *MODE_ALIASES]),
     default="none",
@@ -174,6 +179,7 @@ def run_cmd(
     csv: bool,
     filter_time: str | None,
     filter_nvtx: str | None,
+    filter_projected_nvtx: str | None,
     mode: str,
 ) -> None:
     """Queue recipe NAME over a session (default: the tag's active, else latest) or a collection."""
@@ -190,6 +196,7 @@ def run_cmd(
         csv=csv,
         filter_time=filter_time,
         filter_nvtx=filter_nvtx,
+        filter_projected_nvtx=filter_projected_nvtx,
         mode=mode,
     )
     job = client.create_job(request)

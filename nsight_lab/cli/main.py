@@ -8,6 +8,7 @@ Workloads:  run -- CMD..., attach PID
 Presets:    preset list|show|save|delete (named capture options, a default per tag)
 Analysis:   analysis list|info|run|reports ... (jobs on the services)
             recipe list|info|run (offline, on files you have)
+            compare BASE CANDIDATE (faster or slower? a CI regression gate)
 Local:      up (the services in one process), demo (the whole journey)
 """
 
@@ -20,6 +21,7 @@ import click
 from nsight_lab import __version__
 from nsight_lab.cli.analysis_cmd import analysis_group
 from nsight_lab.cli.auth_cmd import COMMANDS as AUTH_COMMANDS
+from nsight_lab.cli.compare_cmd import compare_cmd
 from nsight_lab.cli.context import CliContext
 from nsight_lab.cli.output import CliFailure
 from nsight_lab.cli.presets import preset_group
@@ -62,6 +64,7 @@ cli.add_command(demo)
 cli.add_command(run)
 cli.add_command(attach)
 cli.add_command(analysis_group, "analysis")
+cli.add_command(compare_cmd)
 cli.add_command(preset_group, "preset")
 
 

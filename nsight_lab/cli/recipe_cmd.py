@@ -56,6 +56,12 @@ def _spec_json(spec: RecipeSpec, folder: str) -> dict[str, Any]:
         "folder": folder,
         "min_reports": spec.min_reports,
         "max_reports": spec.max_reports,
+        "question": spec.question,
+        "sources": list(spec.sources),
+        "counterpart": spec.counterpart,
+        "aliases": list(spec.aliases),
+        "runnable": spec.runnable,
+        "unavailable": spec.unavailable,
         "args": [
             {
                 "name": a.name,
@@ -100,7 +106,13 @@ def list_cmd(ctx: click.Context, output: str | None) -> None:
         _print_json(
             {
                 "recipes": [
-                    {"name": r.name, "display_name": r.spec.display_name, "folder": str(r.folder)}
+                    {
+                        "name": r.name,
+                        "display_name": r.spec.display_name,
+                        "folder": str(r.folder),
+                        "runnable": r.spec.runnable,
+                        "aliases": list(r.spec.aliases),
+                    }
                     for r in good
                 ],
                 "errors": [{"folder": e.folder, "problem": e.problem} for e in bad],
@@ -111,7 +123,8 @@ def list_cmd(ctx: click.Context, output: str | None) -> None:
     table.add_column("Name", style="cyan", no_wrap=True)
     table.add_column("Description")
     for r in good:
-        table.add_row(escape(r.name), escape(r.spec.display_name))
+        note = "" if r.spec.runnable else " [dim](no source here: see info)[/]"
+        table.add_row(escape(r.name), escape(r.spec.display_name) + note)
     _console.print(table)
     for e in bad:
         _err.print(f"[yellow]warning:[/] {escape(str(e))}")
@@ -136,10 +149,24 @@ def info_cmd(ctx: click.Context, name: str, output: str | None) -> None:
         _print_json(_spec_json(spec, str(recipe.folder)))
         return
     _console.print(f"[bold]{escape(spec.name)}[/]: {escape(spec.display_name)}")
+    if spec.question:
+        _console.print(f"Answers: {spec.question}", markup=False)
     _console.print(spec.description, markup=False)
+    if not spec.runnable:
+        _console.print(
+            f"[yellow]Not runnable here:[/] its input is recorded by {escape(spec.unavailable or '')}"
+        )
+        return
     reads = [f"{t} ({', '.join(spec.columns[t])})" if t in spec.columns else t for t in spec.tables]
     _console.print(f"Reads: {'; '.join(reads) or 'every table'}", markup=False)
     _console.print(f"Notebook: {spec.notebook}", markup=False)
+    details = [
+        f"sources: {', '.join(spec.sources)}" if spec.sources else "",
+        f"counterpart: {spec.counterpart}" if spec.counterpart else "",
+        f"aliases: {', '.join(spec.aliases)}" if spec.aliases else "",
+    ]
+    if any(details):
+        _console.print("; ".join(d for d in details if d), markup=False)
     table = Table(title="Recipe arguments", header_style="bold")
     for col in ("Option", "Type", "Default", "Help"):
         table.add_column(col)
@@ -160,7 +187,7 @@ def info_cmd(ctx: click.Context, name: str, output: str | None) -> None:
     _console.print(
         "Common options: --input PATH... --output DIR --force-overwrite --csv "
         f"--mode {'|'.join(MODES)} --filter-time START/END | --filter-nvtx NAME[@DOMAIN][/INDEX] "
-        "--no-notebook",
+        "| --filter-projected-nvtx NAME[@DOMAIN][/INDEX] --no-notebook",
         markup=False,
     )
 
@@ -268,6 +295,12 @@ def parse_recipe_args(spec: RecipeSpec, tokens: Sequence[str]) -> tuple[list[str
     metavar="NAME[@DOMAIN][/INDEX]",
     help="Keep events within one NVTX range per process.",
 )
+@click.option(
+    "--filter-projected-nvtx",
+    default=None,
+    metavar="NAME[@DOMAIN][/INDEX]",
+    help="As --filter-nvtx, but GPU work within the range's projection onto the GPU.",
+)
 @click.option("--no-notebook", is_flag=True, help="Skip notebook execution and HTML (for scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
 @click.pass_context
@@ -281,6 +314,7 @@ def run_cmd(
     mode: str,
     filter_time: str | None,
     filter_nvtx: str | None,
+    filter_projected_nvtx: str | None,
     no_notebook: bool,
     as_json: bool,
 ) -> None:
@@ -330,6 +364,7 @@ def run_cmd(
             force=force_overwrite,
             filter_time=filter_time,
             filter_nvtx=filter_nvtx,
+            filter_projected_nvtx=filter_projected_nvtx,
             notebook=not no_notebook,
             progress=on_progress,
         )
@@ -344,7 +379,8 @@ def run_cmd(
             progress_bar.stop()
 
     for w in result.warnings:
-        _err.print(f"[yellow]warning:[/] skipped {escape(w.file)}: {escape(w.problem)}")
+        what = "skipped " if w.skipped else ""
+        _err.print(f"[yellow]warning:[/] {what}{escape(w.file)}: {escape(w.problem)}")
     if as_json:
         _print_json(
             {
@@ -354,12 +390,15 @@ def run_cmd(
                 "warnings": [w.to_json() for w in result.warnings],
                 "timings": result.timings,
                 "tables": {k: t.num_rows for k, t in result.tables.items()},
+                "summary": result.summary,
             }
         )
         return
     first = next(iter(result.tables.values()), None)
     if first is not None and first.num_rows:
         _print_table(next(iter(result.tables)), first)
+    if result.summary:
+        _console.print(result.summary.replace("**", "").replace("`", ""), markup=False)
     times = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items() if k not in ("map_wall",))
     _console.print(
         f"[green]wrote[/] {escape(str(result.output))} ({escape(', '.join(result.files))})"

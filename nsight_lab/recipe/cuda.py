@@ -3,6 +3,10 @@
 nsys stats prints API names without their ABI version suffix (``cudaMemcpy`` for
 ``cudaMemcpy_v3020``) and memory operations as ``[CUDA memcpy Host-to-Device]``;
 users compare our tables with those, so every recipe uses these helpers.
+
+The suffix rule is nsys's own: a name loses its last six characters only when they
+are ``_v`` and four more (``cudaFree_v3020`` -> ``cudaFree``), so ``cuGetProcAddress_v2``
+and ``cudaGetDriverEntryPoint_v11030`` print as they are.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import pyarrow.compute as pc
 
 from nsight_lab.trace.schema import COPY_KIND_LABELS
 
-_VERSION_SUFFIX = r"_v\d+$"
+_VERSION_SUFFIX = r"_v.{4}$"
 
 SYNC_APIS = frozenset(
     {
@@ -36,7 +40,7 @@ _SYNC_COPY = re.compile(r"^(cudaMemcpy|cudaMemset|cuMemcpy|cuMemset)(?!.*Async)"
 
 
 def strip_api_version(names: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """``cudaLaunchKernel_v7000`` -> ``cudaLaunchKernel``; other names unchanged."""
+    """``cudaLaunchKernel_v7000`` -> ``cudaLaunchKernel``; names without ``_v????`` unchanged."""
     plain = names.cast(pa.string()) if pa.types.is_dictionary(names.type) else names
     return pc.replace_substring_regex(plain, _VERSION_SUFFIX, "")
 
@@ -67,11 +71,16 @@ def operation_labels(memops: pa.Table) -> pa.Array:
 
 
 def memcpy_with_api(memops: pa.Table, api: pa.Table) -> pa.Table:
-    """Memory copies with the name of the API call that launched them (null if unknown).
+    """Memory copies with the name of the API call that launched them (null if unknown)."""
+    return memops_with_api(memops, api, "memcpy")
+
+
+def memops_with_api(memops: pa.Table, api: pa.Table, kind: str) -> pa.Table:
+    """Memory operations of ``kind`` (memcpy, memset) with their launching API's name.
 
     Joined on (pid, correlation_id) as nsys does; the API name loses its version suffix.
     """
-    copies = memops.filter(pc.equal(memops["kind"].cast(pa.string()), "memcpy"))
+    copies = memops.filter(pc.equal(memops["kind"].cast(pa.string()), kind))
     calls = api.select(["pid", "correlation_id", "name"]).filter(pc.is_valid(api["correlation_id"]))
     calls = pa.table(
         {
@@ -117,7 +126,7 @@ COPY_READS = {
     ),
     "api": ("pid", "correlation_id", "name"),
 }  # fmt: skip
-"""What :func:`flag_copies` reads: the ``columns`` of the recipes built on it."""
+"""What :func:`flag_copies` and :func:`flag_memsets` read: the ``columns`` of their recipes."""
 
 
 def is_async_copy_api(name: str | None) -> bool:
@@ -184,6 +193,7 @@ def flag_copies(memops: pa.Table, api: pa.Table, kind: str) -> tuple[pa.Table, p
 
 def merge_copy_parts(
     parts: list[tuple[int, str, pa.Table, pa.Table]],
+    group: tuple[str, ...] = ("API Name", "Src Kind", "Dst Kind"),
 ) -> tuple[pa.Table, pa.Table]:
     """Join per-report (index, name, rows, kinds) into all rows (with Rank, Report) and summed kinds."""
     rows = []
@@ -194,16 +204,67 @@ def merge_copy_parts(
         kinds.append(k)
     all_rows = pa.concat_tables(rows, promote_options="permissive")
     all_kinds = pa.concat_tables(kinds, promote_options="permissive")
-    summed = all_kinds.group_by(["API Name", "Src Kind", "Dst Kind", "Flagged"]).aggregate(
+    summed = all_kinds.group_by([*group, "Flagged"]).aggregate(
         [("Count", "sum"), ("Total Time (ns)", "sum"), ("Total (MB)", "sum")]
     )
     summed = summed.rename_columns(
         ["Count" if c == "Count_sum" else c.removesuffix("_sum") for c in summed.column_names]
     )
-    summed = summed.select(
-        ["API Name", "Src Kind", "Dst Kind", "Count", "Total Time (ns)", "Total (MB)", "Flagged"]
-    )
+    summed = summed.select([*group, "Count", "Total Time (ns)", "Total (MB)", "Flagged"])
     return (
         all_rows.sort_by([("Rank", "ascending"), ("Start (ns)", "ascending")]),
         summed.sort_by([("Total Time (ns)", "descending"), ("API Name", "ascending")]),
     )
+
+
+#: Memory kinds on which a memset is synchronous with the host whatever the call.
+SYNC_MEMSET_KINDS = ("Pinned", "Managed")
+
+
+def flag_memsets(memops: pa.Table, api: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(synchronous memset rows with a ``Reason``, all memsets by API and memory kind).
+
+    A memset blocks the host when its API has no ``Async`` (``cudaMemset``), or when it
+    sets pinned host memory or a Unified Memory region, the case nsys's rule flags.
+    """
+    joined = memops_with_api(memops, api, "memset")
+    rows = pa.table(
+        {
+            "Duration (ns)": pc.subtract(joined["end"], joined["start"]),
+            "Start (ns)": joined["start"],
+            "Memory Kind": pc.fill_null(joined["dst_kind"], "Unknown"),
+            "Bytes (MB)": pc.divide(joined["bytes"].cast(pa.float64()), float(MB)),
+            "PID": joined["pid"],
+            "Device ID": joined["device_id"],
+            "Context ID": joined["context_id"],
+            "Stream ID": joined["stream_id"],
+            "API Name": pc.fill_null(joined["API Name"], "unknown"),
+        }
+    )
+    reasons: list[str | None] = []
+    for name, mem in zip(
+        rows["API Name"].to_pylist(), rows["Memory Kind"].to_pylist(), strict=True
+    ):
+        if mem in SYNC_MEMSET_KINDS:
+            reasons.append(f"{mem.lower()} memory")
+        elif name != "unknown" and "Async" not in name:
+            reasons.append("synchronous API")
+        else:
+            reasons.append(None)
+    reason = pa.array(reasons, pa.string())
+    flagged = pc.is_valid(reason)
+    table = rows.append_column("Flagged", flagged)
+    grouped = table.group_by(["API Name", "Memory Kind", "Flagged"]).aggregate(
+        [("Duration (ns)", "count"), ("Duration (ns)", "sum"), ("Bytes (MB)", "sum")]
+    )
+    kinds = pa.table(
+        {
+            "API Name": grouped["API Name"],
+            "Memory Kind": grouped["Memory Kind"],
+            "Count": grouped["Duration (ns)_count"],
+            "Total Time (ns)": grouped["Duration (ns)_sum"],
+            "Total (MB)": grouped["Bytes (MB)_sum"],
+            "Flagged": grouped["Flagged"],
+        }
+    )
+    return rows.append_column("Reason", reason).filter(flagged), kinds

@@ -36,7 +36,7 @@ from nsight_lab.recipe.errors import (
     RecipeOutputError,
     RecipeRunError,
 )
-from nsight_lab.recipe.filters import parse_filters
+from nsight_lab.recipe.filters import Filter, parse_filters
 from nsight_lab.recipe.inputs import resolve_inputs
 from nsight_lab.recipe.mapping import (
     MapOutcome,
@@ -46,11 +46,12 @@ from nsight_lab.recipe.mapping import (
     map_task,
     map_task_packed,
 )
-from nsight_lab.recipe.notebook import execute_notebook, notebook_to_html
+from nsight_lab.recipe.notebook import execute_notebook, notebook_to_html, prepend_summary
 from nsight_lab.recipe.record import build_record, write_record
-from nsight_lab.recipe.registry import Recipe, get_recipe
+from nsight_lab.recipe.registry import Recipe, get_recipe, unavailable_message
 from nsight_lab.recipe.reports import ReportRef, plan_reads
 from nsight_lab.recipe.spec import ReportInfo, normalize_mode, validate_args
+from nsight_lab.recipe.summary import default_summary
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, report_name) after each report is mapped."""
@@ -60,13 +61,14 @@ FILES_TABLE = "files"
 
 @dataclass(frozen=True)
 class ReportWarning:
-    """A report that was skipped, and why."""
+    """A report that was skipped (``skipped``), or something a recipe noted about one."""
 
     file: str
     problem: str
+    skipped: bool = True
 
-    def to_json(self) -> dict[str, str]:
-        return {"file": self.file, "problem": self.problem}
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "problem": self.problem, "skipped": self.skipped}
 
 
 @dataclass
@@ -80,6 +82,7 @@ class RunResult:
     files: list[str] = field(default_factory=list)
     notebook: Path | None = None
     html: Path | None = None
+    summary: str = ""
     #: How many reports were parsed from their raw format, and how many read converted.
     sources: dict[str, int] = field(default_factory=dict)
 
@@ -111,7 +114,7 @@ def _map_all(
     recipe: Recipe,
     refs: Sequence[ReportRef],
     args: Mapping[str, Any],
-    flt: Any,
+    flt: Filter | None,
     mode: str,
     progress: Progress | None,
     scheduler: str | None,
@@ -258,6 +261,7 @@ def run_recipe(
     filter_nvtx: str | None = None,
     notebook: bool = True,
     progress: Progress | None = None,
+    filter_projected_nvtx: str | None = None,
     scheduler: str | None = None,
     warnings: Sequence[ReportWarning] = (),
 ) -> RunResult:
@@ -278,8 +282,11 @@ def run_recipe(
     mode = normalize_mode(mode)
     recipe = get_recipe(name)
     spec = recipe.spec
+    name = spec.name  # an alias runs, and records, the recipe it stands for
+    if not spec.runnable:
+        raise RecipeInputError(unavailable_message(spec))
     values = validate_args(spec, args)
-    flt = parse_filters(filter_time, filter_nvtx)
+    flt = parse_filters(filter_time, filter_nvtx, filter_projected_nvtx)
     refs = _refs(inputs, allow_none=bool(warnings))
     given = len(refs) + len(warnings)  # reports the caller could not hand over count too
     if given < spec.min_reports:
@@ -304,6 +311,7 @@ def run_recipe(
     warnings = [
         *warnings,
         *(ReportWarning(o.info.path, o.problem) for o in outcomes if o.problem is not None),
+        *(ReportWarning(o.info.path, n, skipped=False) for o in outcomes for n in o.notes),
     ]
     sources = {
         "raw": sum(o.parsed for o in outcomes),
@@ -311,7 +319,7 @@ def run_recipe(
     }
     parts = [(o.info, o.tables) for o in outcomes if o.tables is not None]
     if len(parts) < max(spec.min_reports, 1):
-        detail = "; ".join(f"{w.file}: {w.problem}" for w in warnings)
+        detail = "; ".join(f"{w.file}: {w.problem}" for w in warnings if w.skipped)
         if not any(out.iterdir()):
             out.rmdir()  # created by this run and still empty: leave no trace of it
         raise RecipeInputError(f"no usable report among {given} input(s): {detail}")
@@ -324,6 +332,13 @@ def run_recipe(
     except Exception as exc:
         raise RecipeRunError(f"recipe {name}: reduce failed: {type(exc).__name__}: {exc}") from exc
     timings["reduce"] = time.perf_counter() - t
+    try:
+        summary = (recipe.summarize or default_summary)(reduced, values)
+    except Exception as exc:  # a summary is a courtesy: it must never sink the run
+        summary = ""
+        warnings.append(
+            ReportWarning("", f"summary failed: {type(exc).__name__}: {exc}", skipped=False)
+        )
 
     t = time.perf_counter()
     files_table = pa.table(
@@ -342,6 +357,7 @@ def run_recipe(
         nb_path = out / spec.notebook
         params = {"output_dir": str(out), "data_format": "csv" if csv else "parquet", **values}
         timings["notebook"] = execute_notebook(recipe.notebook_path, nb_path, params)
+        prepend_summary(nb_path, summary)
         html_path = nb_path.with_suffix(".html")
         timings["html"] = notebook_to_html(nb_path, html_path)
         written += [nb_path.name, html_path.name]
@@ -359,8 +375,13 @@ def run_recipe(
         warnings=[w.to_json() for w in warnings],
         args=values,
         timings=timings,
-        filters={"filter_time": filter_time, "filter_nvtx": filter_nvtx},
+        filters={
+            "filter_time": filter_time,
+            "filter_nvtx": filter_nvtx,
+            "filter_projected_nvtx": filter_projected_nvtx,
+        },
         reports_used=[info.path for info, _ in parts],
+        summary=summary,
         sources=sources,
     )
     write_record(out / record_name, record)
@@ -374,5 +395,6 @@ def run_recipe(
         files=[*written, record_name],
         notebook=nb_path,
         html=html_path,
+        summary=summary,
         sources=sources,
     )

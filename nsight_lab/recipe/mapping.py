@@ -15,12 +15,13 @@ import tempfile
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from nsight_lab.recipe.errors import RecipeInputError
 from nsight_lab.recipe.filters import NvtxFilter, TimeFilter, apply_filter
 from nsight_lab.recipe.registry import RECIPE_FILE, Recipe, load_folder
 from nsight_lab.recipe.reports import Reads, ReportRef, open_report
@@ -91,19 +92,21 @@ class MapOutcome:
     #: True when the report was parsed from its raw format (not a converted trace).
     parsed: bool = False
     ipc: dict[str, bytes] | None = None
+    #: What the recipe noted about the report (``ReportContext.warn``).
+    notes: tuple[str, ...] = ()
 
     def packed(self) -> MapOutcome:
         """This outcome with its tables as Arrow IPC streams, for the trip back."""
         if self.tables is None:
             return self
         ipc = {name: to_ipc(table) for name, table in self.tables.items()}
-        return MapOutcome(self.info, None, self.problem, self.load_s, self.map_s, self.parsed, ipc)
+        return replace(self, tables=None, ipc=ipc)
 
     def unpacked(self) -> MapOutcome:
         if self.ipc is None:
             return self
         tables = {name: from_ipc(data) for name, data in self.ipc.items()}
-        return MapOutcome(self.info, tables, self.problem, self.load_s, self.map_s, self.parsed)
+        return replace(self, tables=tables, ipc=None)
 
 
 def to_ipc(table: pa.Table) -> bytes:
@@ -148,9 +151,14 @@ def map_task(task: MapTask) -> MapOutcome:
 
         columns = {t: c for t, c in task.reads.items() if c is not None}
         trace = Trace(apply_filter(trace.tables, task.flt), trace.metadata, columns=columns)
+    ctx = ReportContext(trace=trace, report=info)
     try:
         recipe = task.code.load()
-        tables = recipe.map_report(ReportContext(trace=trace, report=info), task.args)
+        tables = recipe.map_report(ctx, task.args)
+    except RecipeInputError as exc:  # the report lacks what the recipe needs: say just that
+        return MapOutcome(
+            info, None, str(exc), loaded - began, time.perf_counter() - loaded, ref.is_raw
+        )
     except Exception as exc:
         tb = traceback.format_exc(limit=-3)
         problem = (
@@ -159,7 +167,15 @@ def map_task(task: MapTask) -> MapOutcome:
         return MapOutcome(
             info, None, problem, loaded - began, time.perf_counter() - loaded, ref.is_raw
         )
-    return MapOutcome(info, tables, None, loaded - began, time.perf_counter() - loaded, ref.is_raw)
+    return MapOutcome(
+        info,
+        tables,
+        None,
+        loaded - began,
+        time.perf_counter() - loaded,
+        ref.is_raw,
+        notes=tuple(ctx.notes),
+    )
 
 
 def map_task_packed(task: MapTask) -> MapOutcome:

@@ -5,6 +5,10 @@ installed, run ``python -m ipykernel install --user`` once. Logging and the
 progress bar are switched off (they cost time and clutter CLI output). The HTML is
 self-contained: plots are inline PNG, and the MathJax/require.js script tags that
 point at CDNs are dropped, since clusters are often air-gapped.
+
+Readers of the HTML want results, not code: code cells start hidden behind a
+"Show code" toggle, and the page opens with the run's summary (also the first
+thing in the executed notebook, right under its title).
 """
 
 from __future__ import annotations
@@ -57,8 +61,51 @@ def execute_notebook(template: Path, output: Path, parameters: Mapping[str, Any]
     return time.perf_counter() - began
 
 
+SUMMARY_CELL_TAG = "nsight-lab-summary"
+
+
+def prepend_summary(notebook: Path, summary: str) -> None:
+    """Put ``summary`` in a Markdown cell right after the notebook's title cell."""
+    if not summary.strip():
+        return
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    cell = nbformat.v4.new_markdown_cell(f"**Summary.** {summary}")
+    cell.metadata["tags"] = [SUMMARY_CELL_TAG]
+    first = nb.cells[0] if nb.cells else None
+    at = 1 if first is not None and first.cell_type == "markdown" else 0
+    nb.cells.insert(at, cell)
+    nbformat.write(nb, str(notebook))
+
+
+_TOGGLE = """
+<style>
+body.nl-hide-code .jp-CodeCell .jp-Cell-inputWrapper,
+body.nl-hide-code .jp-CodeCell .jp-InputPrompt { display: none; }
+#nl-code-toggle { position: fixed; top: 0.6em; right: 0.8em; z-index: 100;
+  font: 13px sans-serif; padding: 0.3em 0.8em; cursor: pointer; }
+</style>
+<button id="nl-code-toggle" type="button" aria-pressed="false">Show code</button>
+<script>
+(function () {
+  var body = document.body, button = document.getElementById("nl-code-toggle");
+  body.classList.add("nl-hide-code");
+  button.addEventListener("click", function () {
+    var hidden = body.classList.toggle("nl-hide-code");
+    button.textContent = hidden ? "Show code" : "Hide code";
+    button.setAttribute("aria-pressed", hidden ? "false" : "true");
+  });
+})();
+</script>
+"""
+
+
 def notebook_to_html(notebook: Path, html: Path) -> float:
-    """Write ``notebook`` as standalone HTML with images embedded; return seconds taken."""
+    """Write ``notebook`` as standalone HTML with images embedded; return seconds taken.
+
+    Code cells start hidden (a button shows them); without JavaScript they stay visible.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -68,7 +115,9 @@ def notebook_to_html(notebook: Path, html: Path) -> float:
     exporter.require_js_url = ""
     nb = nbformat.read(str(notebook), as_version=4)
     body, _ = exporter.from_notebook_node(nb)
-    html.write_text(_strip_remote_scripts(body), encoding="utf-8")
+    body = _strip_remote_scripts(body)
+    body = body.replace("</body>", _TOGGLE + "</body>", 1) if "</body>" in body else body + _TOGGLE
+    html.write_text(body, encoding="utf-8")
     return time.perf_counter() - began
 
 

@@ -66,11 +66,12 @@ def build_record(
     ended: datetime,
     inputs: Sequence[str],
     outputs: Sequence[str],
-    warnings: Sequence[Mapping[str, str]],
+    warnings: Sequence[Mapping[str, Any]],
     args: Mapping[str, Any],
     timings: Mapping[str, float],
     filters: Mapping[str, str | None],
     reports_used: Sequence[str],
+    summary: str = "",
     sources: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     record = {
@@ -85,6 +86,7 @@ def build_record(
         "Outputs": {name: output_kind(name) for name in outputs},
         "Tool": "nsight-lab",
         "ReportsUsed": list(reports_used),
+        "Summary": summary,
         "Warnings": [dict(w) for w in warnings],
         "Args": dict(args),
         "Filters": dict(filters),

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from nsight_lab.recipe.errors import RecipeLoadError, RecipeNotFoundError
+from nsight_lab.recipe.errors import RecipeInputError, RecipeLoadError, RecipeNotFoundError
 from nsight_lab.recipe.spec import RecipeSpec, ReportContext, ReportInfo
 
 ENV_PATH = "NSIGHT_LAB_RECIPE_PATH"
@@ -30,16 +30,33 @@ MapFn = Callable[[ReportContext, Mapping[str, Any]], dict[str, pa.Table]]
 ReduceFn = Callable[
     [Sequence[tuple[ReportInfo, dict[str, pa.Table]]], Mapping[str, Any]], dict[str, pa.Table]
 ]
+SummaryFn = Callable[[Mapping[str, pa.Table], Mapping[str, Any]], str]
+"""summarize(tables, args) -> a few sentences of Markdown: what the run found."""
+
+
+def _unavailable(spec: RecipeSpec) -> Callable[..., Any]:
+    def refuse(*_: Any) -> Any:
+        raise RecipeInputError(unavailable_message(spec))
+
+    return refuse
+
+
+def unavailable_message(spec: RecipeSpec) -> str:
+    return (
+        f"recipe {spec.name} cannot run on the reports nsight-lab reads: "
+        f"its input is recorded by {spec.unavailable}"
+    )
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A loaded recipe: its declaration, its folder and its two functions."""
+    """A loaded recipe: its declaration, its folder, its two functions and an optional summary."""
 
     spec: RecipeSpec
     folder: Path
     map_report: MapFn
     reduce: ReduceFn
+    summarize: SummaryFn | None = None
 
     @property
     def name(self) -> str:
@@ -130,6 +147,11 @@ def _import(module_name: str, path: Path) -> ModuleType:
 
 
 def _check(module: ModuleType, folder: Path, require_notebook: bool = True) -> Recipe:
+    """A Recipe from the module, or why not.
+
+    A recipe that declares ``unavailable`` is a catalogue entry only: it needs neither
+    functions nor a notebook, and both of its functions refuse with the reason.
+    """
     spec = getattr(module, "SPEC", None)
     if not isinstance(spec, RecipeSpec):
         raise RecipeLoadError(str(folder), "recipe.py must define SPEC = RecipeSpec(...)")
@@ -137,19 +159,42 @@ def _check(module: ModuleType, folder: Path, require_notebook: bool = True) -> R
         raise RecipeLoadError(
             str(folder), f"SPEC.name is {spec.name!r} but the folder is named {folder.name!r}"
         )
+    if not spec.runnable:
+        refuse = _unavailable(spec)
+        return Recipe(spec=spec, folder=folder, map_report=refuse, reduce=refuse)
     for fn in ("map_report", "reduce"):
         if not callable(getattr(module, fn, None)):
             raise RecipeLoadError(str(folder), f"recipe.py must define a function {fn}()")
+    summarize = getattr(module, "summarize", None)
+    if summarize is not None and not callable(summarize):
+        raise RecipeLoadError(str(folder), "summarize in recipe.py must be a function")
     if require_notebook and not (folder / spec.notebook).is_file():
         raise RecipeLoadError(str(folder), f"notebook template {spec.notebook} is missing")
-    return Recipe(spec=spec, folder=folder, map_report=module.map_report, reduce=module.reduce)
+    return Recipe(
+        spec=spec,
+        folder=folder,
+        map_report=module.map_report,
+        reduce=module.reduce,
+        summarize=summarize,
+    )
 
 
 def get_recipe(name: str) -> Recipe:
-    """Load one recipe by name, or raise RecipeNotFoundError with close matches."""
+    """Load one recipe by name or alias, or raise RecipeNotFoundError with close matches.
+
+    Aliases (older nsys names such as ``gpukernsum``) are looked up only when no
+    folder has the name, so the common path loads one module, not all of them.
+    """
     found = discover()
     folder = found.get(name)
     if folder is None:
+        for other in found.values():
+            try:
+                recipe = load_folder(other)
+            except RecipeLoadError:
+                continue
+            if name in recipe.spec.aliases:
+                return recipe
         close = difflib.get_close_matches(name, list(found), n=3, cutoff=0.5)
         if not close:
             close = sorted(n for n in found if name in n or n in name)[:3]

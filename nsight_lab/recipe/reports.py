@@ -27,6 +27,14 @@ Reads = dict[str, list[str] | None]
 
 #: What ``--filter-nvtx`` reads of the ranges table to find each process's window.
 NVTX_FILTER_COLUMNS = ("start", "end", "pid", "name", "domain", "kind")
+#: What ``--filter-projected-nvtx`` reads besides: the range's thread, the calls
+#: launched inside it, the GPU work they launched, and which ranges live on a GPU.
+PROJECTED_FILTER_COLUMNS = {
+    "ranges": ("tid", "device_id"),
+    "api": ("start", "end", "pid", "tid", "correlation_id"),
+    "kernels": ("start", "end", "pid", "correlation_id"),
+    "memops": ("start", "end", "pid", "correlation_id"),
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,9 @@ def plan_reads(
                 need(table, ["pid"])
     if isinstance(flt, NvtxFilter):
         need("ranges", NVTX_FILTER_COLUMNS)
+    if isinstance(flt, NvtxFilter) and flt.projected:
+        for table, columns in PROJECTED_FILTER_COLUMNS.items():
+            need(table, columns)
     return out
 
 

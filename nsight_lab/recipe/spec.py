@@ -192,15 +192,34 @@ def _common_args_schema() -> dict[str, dict[str, Any]]:
             "description": "Keep events within the INDEX-th range NAME[@DOMAIN][/INDEX] per process. Excludes filter_time.",
             "x-common": True,
         },
+        "filter_projected_nvtx": {
+            "type": "string",
+            "description": (
+                "Like filter_nvtx, but GPU work is kept within the range's projection onto the "
+                "GPU (first to last GPU operation launched inside it). Excludes the other filters."
+            ),
+            "x-common": True,
+        },
     }
 
 
 COMMON_ARG_NAMES = frozenset(_common_args_schema())
 
 
+SOURCES = ("nsys", "kineto", "pyspy", "annotations")
+"""Report sources a recipe may name in ``sources`` (importers of :mod:`nsight_lab.trace`)."""
+
+
 @dataclass(frozen=True)
 class RecipeSpec:
     """A recipe's declaration: the single source for help, forms, validation and records.
+
+    ``question`` (what the recipe answers, one line), ``sources`` (which report kinds
+    feed it) and ``counterpart`` (the nsys recipe or HTA analysis it stands for) make
+    up the catalogue in docs/RECIPES.md. ``aliases`` are older names that still find
+    it (nsys 2022's ``gpukernsum``...). A recipe whose input no supported source
+    records sets ``unavailable`` to the collector or nsys option that would produce
+    it; ``recipe info`` shows that, and a run fails with it before reading anything.
 
     ``tables`` are the trace tables ``map_report`` reads (none declared: all of them);
     only those are loaded. ``columns`` narrows some of them further to the columns
@@ -219,6 +238,11 @@ class RecipeSpec:
     args: Sequence[Arg] = ()
     min_reports: int = 1
     max_reports: int | None = None
+    question: str = ""
+    sources: Sequence[str] = ()
+    counterpart: str = ""
+    aliases: Sequence[str] = ()
+    unavailable: str | None = None
     columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -241,6 +265,14 @@ class RecipeSpec:
             raise ValueError(f"recipe {self.name}: duplicate argument(s) {dupes}")
         for a in self.args:
             _ = a.kind  # raises on an unsupported type now, not at run time
+        unknown = sorted(set(self.sources) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"recipe {self.name}: unknown source(s) {unknown}; known: {SOURCES}")
+
+    @property
+    def runnable(self) -> bool:
+        """False for catalogue entries whose input no supported source records."""
+        return self.unavailable is None
 
     def reads(self) -> dict[str, list[str] | None]:
         """Table -> the columns map_report reads (None: every column); every table
@@ -273,6 +305,7 @@ class RecipeSpec:
             "x-recipe": self.name,
             "x-min-reports": self.min_reports,
             "x-max-reports": self.max_reports,
+            "x-unavailable": self.unavailable,
         }
 
 
@@ -312,8 +345,16 @@ class ReportInfo:
 
 @dataclass
 class ReportContext:
-    """What ``map_report`` gets: the report's trace (already filtered) and who it is."""
+    """What ``map_report`` gets: the report's trace (already filtered) and who it is.
+
+    :meth:`warn` records something the reader of the results should know (rows left
+    out, data missing); it ends up in the run record's ``Warnings``, naming the report.
+    """
 
     trace: Trace
     report: ReportInfo
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        self.notes.append(message)

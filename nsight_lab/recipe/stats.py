@@ -407,16 +407,17 @@ def _group_stats(coded: list[_CodedChunk], durations: list[np.ndarray], groups: 
     return _combine(parts, groups, packing)
 
 
-def empty_summary(key_column: str = "Name") -> pa.Table:
-    return summary_schema(key_column).empty_table()
+def empty_summary(key_column: str = "Name", count_column: str = "Instances") -> pa.Table:
+    return summary_schema(key_column, count_column).empty_table()
 
 
-def summary_schema(key_column: str = "Name") -> pa.Schema:
+def summary_schema(key_column: str = "Name", count_column: str = "Instances") -> pa.Schema:
+    """The nsys stats columns; ``count_column`` is ``Num Calls`` for the API summaries."""
     return pa.schema(
         [
             ("Time (%)", pa.float64()),
             ("Total Time (ns)", pa.int64()),
-            ("Instances", pa.int64()),
+            (count_column, pa.int64()),
             ("Avg (ns)", pa.float64()),
             ("Med (ns)", pa.float64()),
             ("Min (ns)", pa.int64()),
@@ -431,6 +432,7 @@ def summary_table(
     keys: ArrayLike | list[ArrayLike],
     durations_ns: ArrayLike | list[ArrayLike],
     key_column: str = "Name",
+    count_column: str = "Instances",
 ) -> pa.Table:
     """Per-key duration statistics in the ``nsys stats`` column layout.
 
@@ -446,7 +448,7 @@ def summary_table(
     if sum(lengths) != n_durations:
         raise ValueError(f"summary_table: {sum(lengths)} keys but {n_durations} durations")
     if not lengths:
-        return empty_summary(key_column)
+        return empty_summary(key_column, count_column)
     coded, labels = _encode_keys(key_chunks)
     stats = _group_stats(coded, _aligned_durations(duration_chunks, lengths), len(labels))
 
@@ -456,7 +458,7 @@ def summary_table(
         {
             "Time (%)": pa.array(pct, pa.float64()),
             "Total Time (ns)": pa.array(stats.totals, pa.int64()),
-            "Instances": pa.array(stats.counts, pa.int64()),
+            count_column: pa.array(stats.counts, pa.int64()),
             "Avg (ns)": pa.array(stats.totals / stats.counts, pa.float64()),
             "Med (ns)": pa.array(stats.medians, pa.float64()),
             "Min (ns)": pa.array(stats.mins, pa.int64()),
@@ -464,7 +466,7 @@ def summary_table(
             "StdDev (ns)": pa.array(stats.stddevs, pa.float64()),
             key_column: labels.take(pa.array(stats.codes)),
         },
-        schema=summary_schema(key_column),
+        schema=summary_schema(key_column, count_column),
     )
     return table.sort_by([("Total Time (ns)", "descending"), (key_column, "ascending")])
 
@@ -483,7 +485,7 @@ def key_durations(keys: ArrayLike, durations_ns: ArrayLike) -> pa.Table:
 
 
 def reduce_summaries(
-    parts: list[tuple[object, pa.Table]], key_column: str = "Name"
+    parts: list[tuple[object, pa.Table]], key_column: str = "Name", count_column: str = "Instances"
 ) -> dict[str, pa.Table]:
     """``stats`` over all reports and ``rank_stats`` per report (with ``Rank`` and ``Report``).
 
@@ -491,17 +493,17 @@ def reduce_summaries(
     position in the input list, as in nsys's multi-report output.
     """
     if not parts:
-        return {
-            "stats": empty_summary(key_column),
-            "rank_stats": _with_report_cols(empty_summary(key_column), [], []),
-        }
+        empty = empty_summary(key_column, count_column)
+        return {"stats": empty, "rank_stats": _with_report_cols(empty, [], [])}
     combined = summary_table(
-        [t[KEY] for _, t in parts], [t[DURATION] for _, t in parts], key_column
+        [t[KEY] for _, t in parts], [t[DURATION] for _, t in parts], key_column, count_column
     )
     per_report = []
     for info, table in parts:
         one = (
-            combined if len(parts) == 1 else summary_table(table[KEY], table[DURATION], key_column)
+            combined
+            if len(parts) == 1
+            else summary_table(table[KEY], table[DURATION], key_column, count_column)
         )
         index = int(getattr(info, "index", 0))
         name = str(getattr(info, "name", ""))

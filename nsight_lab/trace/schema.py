@@ -84,7 +84,7 @@ API = pa.schema(
 RANGES = pa.schema(
     [
         ("start", _I64),
-        ("end", _I64),  # == start for marks
+        ("end", _I64),  # == start for marks; null for a range that never ended
         ("pid", _I64),
         ("tid", _I64),
         ("name", _STR),
@@ -93,7 +93,7 @@ RANGES = pa.schema(
         (
             "source",
             _STR,
-        ),  # "nvtx" | "annotation" | "user_annotation" | "gpu_user_annotation" | "cpu_op" | "python_function"
+        ),  # "nvtx" | "annotation" | "user_annotation" | "gpu_user_annotation" | "cpu_op" | "python_function" | "mpi"
         ("category", _I32),
         ("color", _I64),
         ("range_id", _I64),
@@ -127,6 +127,22 @@ SAMPLES = pa.schema(
         ("cpu", _I32),
         ("weight", _I64),  # ns this sample stands for (the sampling period)
         ("stack", pa.list_(_STR)),  # outermost frame first, leaf last: "function (file:line)"
+    ]
+)
+
+MEMORY = pa.schema(
+    [
+        ("timestamp", _I64),
+        ("pid", _I64),
+        ("tid", _I64),
+        ("device_id", _I32),  # null for host memory
+        ("device_type", _STR),  # "cuda" | "cpu"
+        ("kind", _STR),  # "alloc" | "free"
+        ("bytes", _I64),  # size allocated or freed (>= 0)
+        ("address", _I64),
+        ("total_allocated", _I64),  # bytes in use on the device after the event, when recorded
+        ("total_reserved", _I64),  # bytes held by the caching allocator, when recorded
+        ("memory_kind", _STR),  # nsys ENUM_CUDA_MEM_KIND label (Device, Pinned, Managed...)
     ]
 )
 
@@ -168,6 +184,7 @@ TABLES: dict[str, pa.Schema] = {
     "ranges": RANGES,
     "osrt": OSRT,
     "samples": SAMPLES,
+    "memory": MEMORY,
     "threads": THREADS,
     "processes": PROCESSES,
     "devices": DEVICES,
@@ -184,6 +201,7 @@ TIME_COLUMNS: dict[str, tuple[str, str]] = {
     "ranges": ("start", "end"),
     "osrt": ("start", "end"),
     "samples": ("timestamp", "timestamp"),
+    "memory": ("timestamp", "timestamp"),
 }
 
 

@@ -1,7 +1,8 @@
 """cuda_api_sum: host time spent in each CUDA runtime and driver API call.
 
-Names lose their ABI version suffix (`cudaMemcpy_v3020` -> `cudaMemcpy`), as in
-`nsys stats`, so results compare across CUDA versions.
+Names lose their ABI version suffix (`cudaMemcpy_v3020` -> `cudaMemcpy`) by nsys's
+rule (`_v` and four characters), and the count column is `Num Calls`, as `nsys stats`
+prints them, so results compare across tools and CUDA versions.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ SPEC = RecipeSpec(
     tables=("api",),
     columns={"api": ("start", "end", "name")},
     notebook="stats.ipynb",
+    question="Which CUDA API calls cost the host the most time?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_api_sum",
+    aliases=("cudaapisum",),
 )
 
 
@@ -38,4 +43,6 @@ def map_report(ctx: ReportContext, args: Mapping[str, Any]) -> dict[str, pa.Tabl
 def reduce(
     parts: Sequence[tuple[ReportInfo, dict[str, pa.Table]]], args: Mapping[str, Any]
 ) -> dict[str, pa.Table]:
-    return reduce_summaries([(info, tables["durations"]) for info, tables in parts])
+    return reduce_summaries(
+        [(info, tables["durations"]) for info, tables in parts], count_column="Num Calls"
+    )

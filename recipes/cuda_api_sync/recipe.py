@@ -28,6 +28,9 @@ SPEC = RecipeSpec(
     tables=("api",),
     columns={"api": ("start", "end", "name")},
     notebook="stats.ipynb",
+    question="Which CUDA calls made the host wait for the GPU, and for how long?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_api_sync",
 )
 
 

@@ -28,6 +28,9 @@ SPEC = RecipeSpec(
     tables=("kernels",),
     columns={"kernels": ("start", "end", "name", "short_name")},
     notebook="histogram.ipynb",
+    question="How are kernel durations distributed: many tiny launches or a long tail?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_kern_hist",
     args=(
         Arg(
             "bins",

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from nsight_lab.recipe import Arg, RecipeSpec, ReportContext, ReportInfo
-from nsight_lab.recipe.stats import summary_table
+from nsight_lab.recipe.analysis.pace import describe_pace, pace_table, reduce_pace
 
 SPEC = RecipeSpec(
     name="cuda_gpu_kern_pace",
@@ -28,6 +27,9 @@ SPEC = RecipeSpec(
     tables=("kernels",),
     columns={"kernels": ("start", "end", "name", "short_name", "device_id", "stream_id")},
     notebook="pace.ipynb",
+    question="Does one kernel run at a steady pace, or does it stall between instances?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_kern_pace",
     args=(
         Arg("name", type=str, required=True, help="Kernel name (demangled or short) to follow."),
         Arg(
@@ -50,43 +52,21 @@ def map_report(ctx: ReportContext, args: Mapping[str, Any]) -> dict[str, pa.Tabl
     rows = kernels.filter(pc.fill_null(match, False)).sort_by(
         [("start", "ascending"), ("end", "ascending")]
     )
-    start = np.asarray(rows["start"].to_numpy(), dtype=np.int64)
-    end = np.asarray(rows["end"].to_numpy(), dtype=np.int64)
-    n = len(start)
-    first = np.r_[True, np.zeros(max(n - 1, 0), dtype=bool)][:n]
-    delta = np.r_[0, start[1:] - end[:-1]][:n]
-    period = np.r_[0, start[1:] - start[:-1]][:n]
-    return {
-        "pace": pa.table(
-            {
-                "Rank": pa.array([ctx.report.index] * n, pa.int64()),
-                "Report": pa.array([ctx.report.name] * n, pa.string()),
-                "Instance": pa.array(np.arange(n), pa.int64()),
-                "Name": rows["short_name" if args.get("base") else "name"].cast(pa.string()),
-                "Start (ns)": pa.array(start, pa.int64()),
-                "End (ns)": pa.array(end, pa.int64()),
-                "Duration (ns)": pa.array(end - start, pa.int64()),
-                "Delta (ns)": pa.array(delta, pa.int64(), mask=first),
-                "Period (ns)": pa.array(period, pa.int64(), mask=first),
-                "Device ID": rows["device_id"],
-                "Stream ID": rows["stream_id"],
-            }
-        )
-    }
+    table = pace_table(
+        ctx.report,
+        rows["start"].to_numpy(),
+        rows["end"].to_numpy(),
+        rows["short_name" if args.get("base") else "name"],
+        {"Device ID": rows["device_id"], "Stream ID": rows["stream_id"]},
+    )
+    return {"pace": table}
 
 
 def reduce(
     parts: Sequence[tuple[ReportInfo, dict[str, pa.Table]]], args: Mapping[str, Any]
 ) -> dict[str, pa.Table]:
-    pace = pa.concat_tables([t["pace"] for _, t in parts])
-    deltas = pace["Delta (ns)"].drop_null()
-    keys = pa.array(["Duration"] * pace.num_rows + ["Delta"] * len(deltas), pa.string())
-    values = pa.chunked_array(
-        [pace["Duration (ns)"].combine_chunks(), deltas.combine_chunks()]
-        if pace.num_rows
-        else [pa.array([], pa.int64())]
-    )
-    stats = summary_table(keys, values.combine_chunks(), key_column="Metric").drop_columns(
-        ["Time (%)"]
-    )
-    return {"pace": pace, "stats": stats}
+    return reduce_pace([t["pace"] for _, t in parts])
+
+
+def summarize(tables: Mapping[str, pa.Table], args: Mapping[str, Any]) -> str:
+    return describe_pace(tables, f"kernel `{args['name']}`")

@@ -26,6 +26,10 @@ SPEC = RecipeSpec(
     tables=("kernels",),
     columns={"kernels": ("start", "end", "name", "short_name")},
     notebook="stats.ipynb",
+    question="Which CUDA kernels take the most GPU time?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_kern_sum",
+    aliases=("gpukernsum",),
     args=(
         Arg(
             "base",

@@ -38,6 +38,10 @@ SPEC = RecipeSpec(
     tables=("memops",),
     columns={"memops": ("kind", "copy_kind", "bytes")},
     notebook="stats.ipynb",
+    question="How many bytes do memory copies and sets move, by kind?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_mem_size_sum",
+    aliases=("gpumemsizesum",),
 )
 
 

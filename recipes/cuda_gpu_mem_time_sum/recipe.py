@@ -26,6 +26,10 @@ SPEC = RecipeSpec(
     tables=("memops",),
     columns={"memops": ("start", "end", "kind", "copy_kind")},
     notebook="stats.ipynb",
+    question="How much GPU time do memory copies and sets take, by kind?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_mem_time_sum",
+    aliases=("gpumemtimesum",),
 )
 
 

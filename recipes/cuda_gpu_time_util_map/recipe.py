@@ -30,6 +30,9 @@ SPEC = RecipeSpec(
         "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
     },
     notebook="heatmap.ipynb",
+    question="Which rank and device idles when, over the run (a heatmap)?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_gpu_time_util_map",
     args=(
         Arg("bins", type=int, default=30, minimum=1, help="Number of time bins per report."),
         Arg(

@@ -24,6 +24,9 @@ SPEC = RecipeSpec(
     tables=("memops", "api"),
     columns=COPY_READS,
     notebook="stats.ipynb",
+    question="Which asynchronous copies use pageable memory and so block the host?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_memcpy_async",
 )
 
 

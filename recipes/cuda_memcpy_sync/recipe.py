@@ -22,6 +22,9 @@ SPEC = RecipeSpec(
     tables=("memops", "api"),
     columns=COPY_READS,
     notebook="stats.ipynb",
+    question="Which copies were synchronous with the host?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys cuda_memcpy_sync",
 )
 
 

@@ -31,6 +31,9 @@ SPEC = RecipeSpec(
         "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
     },
     notebook="gaps.ipynb",
+    question="Where was each GPU idle for longer than a threshold, and between what?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys gpu_gaps",
     args=(
         Arg(
             "min_gap",

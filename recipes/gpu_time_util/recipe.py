@@ -30,6 +30,9 @@ SPEC = RecipeSpec(
         "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
     },
     notebook="util.ipynb",
+    question="Which time windows had low GPU utilisation?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys gpu_time_util",
     args=(
         Arg(
             "chunks",

@@ -27,6 +27,9 @@ SPEC = RecipeSpec(
     tables=("kernels",),
     columns={"kernels": ("start", "end", "pid", "device_id", "stream_id", "name")},
     notebook="overlap.ipynb",
+    question="How much of each NCCL kernel ran alongside compute kernels?",
+    sources=("nsys", "kineto"),
+    counterpart="nsys nccl_gpu_overlap_trace",
 )
 
 

@@ -32,6 +32,9 @@ SPEC = RecipeSpec(
         "memops": ("start", "end", "pid", "correlation_id"),
     },
     notebook="trace.ipynb",
+    question="When did the GPU actually run the work of each annotated range?",
+    sources=("nsys", "kineto", "annotations"),
+    counterpart="nsys nvtx_gpu_proj_trace",
     args=(
         Arg(
             "cpu_ops",

@@ -2,8 +2,10 @@
 
 Ranges are measured on the CPU (start to end as recorded), grouped by name and by
 how they were made: `PushPop` (nested on one thread) or `StartEnd` (may cross
-threads). Marks have no duration and are left out. A range of a non-default domain
-is named `DOMAIN:NAME`.
+threads). Marks have no duration and are left out, and so are ranges that never
+ended (the capture stopped first): nsys does not count them either, and the run
+record's warnings say how many there were. A range of a non-default domain is named
+`DOMAIN:NAME`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ SPEC = RecipeSpec(
     tables=("ranges",),
     columns={"ranges": ("start", "end", "name", "domain", "kind", "source")},
     notebook="stats.ipynb",
+    question="Which annotated phases (NVTX ranges, annotations) took the most CPU time?",
+    sources=("nsys", "kineto", "annotations"),
+    counterpart="nsys nvtx_sum",
+    aliases=("nvtxsum",),
     args=(
         Arg(
             "sources",
@@ -55,6 +61,12 @@ def map_report(ctx: ReportContext, args: Mapping[str, Any]) -> dict[str, pa.Tabl
         ),
     )
     rows = ranges.filter(pc.fill_null(keep, False))
+    unended = rows["end"].null_count
+    if unended:
+        ctx.warn(
+            f"{unended} NVTX range(s) never ended (the capture stopped first) and were left out"
+        )
+        rows = rows.filter(pc.is_valid(rows["end"]))
     style = pc.replace_substring(
         pc.replace_substring(rows["kind"].cast(pa.string()), "push_pop", "PushPop"),
         "start_end",

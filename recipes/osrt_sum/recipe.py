@@ -1,7 +1,9 @@
 """osrt_sum: time spent in each OS runtime function (libc, pthread, I/O calls).
 
-nsys traces these when OS runtime tracing is on; other sources leave the table
-empty and the summary is then empty too.
+nsys traces these when OS runtime tracing is on (`-t osrt`); other sources leave the
+table empty and the summary is then empty too. Only the calls themselves count: the
+importer keeps the `OSRT_API` rows of the OS-runtime event class, not nsys's "profiling
+started/finished" markers. The count column is `Num Calls`, as `nsys stats` prints it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ SPEC = RecipeSpec(
     tables=("osrt",),
     columns={"osrt": ("start", "end", "name")},
     notebook="stats.ipynb",
+    question="Which C library and system calls (I/O, locks, waits) took the host's time?",
+    sources=("nsys",),
+    counterpart="nsys osrt_sum",
+    aliases=("osrtsum",),
 )
 
 
@@ -33,4 +39,6 @@ def map_report(ctx: ReportContext, args: Mapping[str, Any]) -> dict[str, pa.Tabl
 def reduce(
     parts: Sequence[tuple[ReportInfo, dict[str, pa.Table]]], args: Mapping[str, Any]
 ) -> dict[str, pa.Table]:
-    return reduce_summaries([(info, tables["durations"]) for info, tables in parts])
+    return reduce_summaries(
+        [(info, tables["durations"]) for info, tables in parts], count_column="Num Calls"
+    )

@@ -26,6 +26,9 @@ SPEC = RecipeSpec(
     tables=("samples",),
     columns={"samples": ("weight", "stack")},
     notebook="stats.ipynb",
+    question="Which Python functions were hottest in the CPU stack samples?",
+    sources=("nsys", "pyspy"),
+    counterpart="nsys Python sampling (CPU samples view)",
     args=(
         Arg(
             "by_line",

@@ -31,6 +31,9 @@ SPEC = RecipeSpec(
         "columns of step time per rank."
     ),
     tables=("ranges",),
+    question="How long does each training step take on each rank, and which rank is slowest?",
+    sources=("kineto",),
+    counterpart="TensorBoard's step-time view of the PyTorch profiler",
     columns={"ranges": ("source", "name", "start", "end")},
     notebook="steps.ipynb",
     args=(

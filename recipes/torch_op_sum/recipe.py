@@ -29,6 +29,9 @@ SPEC = RecipeSpec(
         "the operators each one called. CPU side; needs no GPU."
     ),
     tables=("ranges",),
+    question="Which PyTorch operators take the most host time, with and without their children?",
+    sources=("kineto",),
+    counterpart="the PyTorch profiler's key_averages() table",
     columns={"ranges": ("source", "name", "pid", "tid", "start", "end")},
     notebook="stats.ipynb",
     args=(

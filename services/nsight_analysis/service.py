@@ -25,6 +25,7 @@ from nsight_lab.analysis_models import JobCreate, JobInfo, JobState
 from nsight_lab.gateway.identity import ANONYMOUS, Caller
 from nsight_lab.recipe.errors import RecipeArgError, RecipeLoadError, RecipeNotFoundError
 from nsight_lab.recipe.filters import parse_filters
+from nsight_lab.recipe.registry import unavailable_message
 from nsight_lab.recipe.spec import MODES, normalize_mode, validate_args
 from nsight_lab.servicekit import Conflict, GatewaySettings, Invalid, NotFound, ServiceError
 from nsight_lab.storage.base import ObjectNotFound, ObjectStore, StorageError
@@ -32,7 +33,7 @@ from nsight_lab.storage.base import ObjectNotFound, ObjectStore, StorageError
 log = logging.getLogger("nsight_analysis")
 
 #: Common recipe arguments a job takes as its own fields (also accepted inside ``args``).
-JOB_OPTIONS = ("csv", "mode", "filter_time", "filter_nvtx")
+JOB_OPTIONS = ("csv", "mode", "filter_time", "filter_nvtx", "filter_projected_nvtx")
 #: Common arguments the scope replaces.
 SCOPE_OWNED = ("input", "output", "force_overwrite")
 
@@ -142,6 +143,8 @@ class AnalysisService:
             raise Invalid(f"recipe: unknown recipe {request.recipe!r}{hint}") from exc
         except RecipeLoadError as exc:
             raise Invalid(f"recipe: {exc}") from exc
+        if not recipe.spec.runnable:
+            raise Invalid(f"recipe: {unavailable_message(recipe.spec)}")
         raw = dict(request.args)
         for name in SCOPE_OWNED:
             if name in raw:
@@ -154,6 +157,7 @@ class AnalysisService:
             "mode": request.mode,
             "filter_time": request.filter_time,
             "filter_nvtx": request.filter_nvtx,
+            "filter_projected_nvtx": request.filter_projected_nvtx,
         }
         for name in JOB_OPTIONS:
             if name in raw:
@@ -167,7 +171,9 @@ class AnalysisService:
         except RecipeArgError as exc:
             raise Invalid(f"args.{exc.field}: {exc}") from exc
         try:
-            parse_filters(options["filter_time"], options["filter_nvtx"])
+            parse_filters(
+                options["filter_time"], options["filter_nvtx"], options["filter_projected_nvtx"]
+            )
         except RecipeArgError as exc:
             raise Invalid(f"{exc.field}: {exc}") from exc
         try:

@@ -33,3 +33,18 @@ def collective(name: str) -> str:
     match = re.match(r"nccl(?:Dev)?Kernel_([A-Za-z]+)", name)
     assert match, name
     return match.group(1)
+
+
+def events(path: Path) -> list[dict[str, Any]]:
+    """Every complete ("X") event of a Kineto trace, as written."""
+    with gzip.open(path, "rt") as fh:
+        return [e for e in json.load(fh)["traceEvents"] if e.get("ph") == "X"]
+
+
+def ns_span(ev: dict[str, Any]) -> tuple[int, int]:
+    """(start, end) in ns, rounded from the µs the trace holds, as the importer rounds."""
+    start = round(ev["ts"] * 1000)
+    return start, start + round(ev["dur"] * 1000)
+
+
+GPU_CATEGORIES = ("kernel", "gpu_memcpy", "gpu_memset")

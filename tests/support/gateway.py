@@ -123,6 +123,9 @@ def tamper(token: str) -> str:
 # --- the services and Envoys in front of them, in this process ----------------------
 
 
+_INGEST_ENV = "NSIGHT_LAB_ANALYSIS_INGEST"
+
+
 class ServicesUnderTest:
     """Both services, in this process, answering only requests with ``SHARED_SECRET``.
 
@@ -136,13 +139,23 @@ class ServicesUnderTest:
         from nsight_lab.servicekit import GatewaySettings
 
         self.port = free_port()
-        self.app = build_app(
-            StackConfig(
-                data_dir=data_dir,
-                port=self.port,
-                gateway=GatewaySettings(secret=SHARED_SECRET, secret_file=None),
+        # No ingest loop: its polls of the coordinator are the analysis service's own
+        # calls, and would move the tallies that prove refused requests reached nothing.
+        previous = os.environ.get(_INGEST_ENV)
+        os.environ[_INGEST_ENV] = "false"
+        try:
+            self.app = build_app(
+                StackConfig(
+                    data_dir=data_dir,
+                    port=self.port,
+                    gateway=GatewaySettings(secret=SHARED_SECRET, secret_file=None),
+                )
             )
-        )
+        finally:
+            if previous is None:
+                del os.environ[_INGEST_ENV]
+            else:
+                os.environ[_INGEST_ENV] = previous
         #: Credentials that reached the services on requests Envoy forwarded (any
         #: Authorization or Cookie header next to the gateway's secret): must stay empty.
         self.leaked: list[tuple[str, str]] = []
@@ -297,7 +310,13 @@ class EnvoyUnderTest:
 # --- the gateway of `nsight-lab up --auth`, in this process, for the clients' tests --
 
 
-LEAN_ANALYSIS = {"NSIGHT_LAB_ANALYSIS_WORKERS": "1", "NSIGHT_LAB_ANALYSIS_WARM_KERNEL": "false"}
+#: These tests run no analyses: one cold worker starts (and stops) quickest, and no
+#: ingest loop polls the coordinator between the requests the tests count.
+LEAN_ANALYSIS = {
+    "NSIGHT_LAB_ANALYSIS_WORKERS": "1",
+    "NSIGHT_LAB_ANALYSIS_WARM_KERNEL": "false",
+    _INGEST_ENV: "false",
+}
 
 #: Paths of the harness's own requests (log markers, key-retirement probes); they go
 #: to the UI route and are left out of :meth:`UpGateway.passages`.
@@ -373,7 +392,6 @@ class UpGateway:
         self._context = gateway_stack(
             StackConfig(data_dir=self.data_dir, port=free_port()), self.options
         )
-        # These tests run no analyses: one cold worker starts (and stops) quickest.
         with mock.patch.dict(os.environ, LEAN_ANALYSIS):
             self.url = self._context.__enter__().url
         return self

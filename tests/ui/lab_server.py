@@ -141,3 +141,16 @@ def choose_tag(panel: Any, tag: str) -> Any:
     choice.locator(f'option[value="{tag}"]').wait_for(state="attached")
     choice.select_option(tag)
     return choice
+
+
+def enter_tag(panel: Any, tag: str) -> None:
+    """Use ``tag`` whether or not the coordinator knows it yet: pick it when it is a
+    choice, else choose "New tag…" and type it, as a user starting a new tag does."""
+    choice = panel.get_by_label("Tag", exact=True)
+    if choice.locator(f'option[value="{tag}"]').count():
+        choice.select_option(tag)
+        return
+    choice.select_option(label="New tag…")
+    field = panel.get_by_label("New tag", exact=True)
+    field.fill(tag)
+    field.press("Tab")  # the panel reloads on change, as when a user leaves the field

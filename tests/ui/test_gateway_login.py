@@ -57,7 +57,7 @@ from tests.support.oidc_provider import (
 )
 from tests.support.tls import TestCA
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.ui.lab_server import JupyterLabServer
+from tests.ui.lab_server import JupyterLabServer, enter_tag
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(300)]
 #: Beginning a session, as the gateway's access log shows it.
@@ -210,12 +210,6 @@ def sign_in(page: Any, user: TestUser, d: Deployment) -> Any:
     return page.locator("#nsight-lab-panel")
 
 
-def use_tag(panel: Any, tag: str) -> None:
-    field = panel.get_by_label("Tag")
-    field.fill(tag)
-    field.press("Tab")  # the panel reloads on change, as when a user leaves the field
-
-
 def begin_session(panel: Any, title: str) -> None:
     panel.get_by_label("Session title").fill(title)
     panel.get_by_role("button", name="Begin session").click()
@@ -276,7 +270,7 @@ def test_two_tenants_each_see_and_act_only_on_their_own_sessions(
     bobs.get_by_text("no tag 'alpha'").wait_for(timeout=60_000)
     begin_session(bobs, "bob in alpha")
     bobs.get_by_text("may not use tag 'alpha'; its tags: beta").wait_for()
-    use_tag(bobs, "beta")
+    enter_tag(bobs, "beta")
     bobs.get_by_text("connected", exact=True).wait_for()
     begin_session(bobs, "bob's run")
     bobs.locator("button.jp-NsightLab-session", has_text="bob's run").wait_for()

@@ -212,6 +212,7 @@ def nesting_depth(
 
 
 def add_ranges(cols: EventColumns, table: pa.Table) -> None:
+    table = table.filter(pc.is_valid(table.column("end")))  # ranges that never ended
     if not table.num_rows:
         return
     start, end = _ints(table, "start"), _ints(table, "end")

@@ -14,10 +14,22 @@ import pyarrow as pa
 
 from nsight_lab.recipe.analysis import intervals
 
-OPS_COLUMNS = ("start", "end", "pid", "device_id", "stream_id", "name")
+OPS_COLUMNS = ("start", "end", "pid", "device_id", "stream_id", "correlation_id", "name")
+
+
+#: What :func:`gpu_ops` reads (``columns`` of recipes built on it); with ``LAUNCH`` also
+#: each operation's correlation id, for recipes that follow it to its launch.
+OPS_READS = {
+    "kernels": ("start", "end", "pid", "device_id", "stream_id", "name"),
+    "memops": ("start", "end", "pid", "device_id", "stream_id", "kind", "copy_kind"),
+}
+LAUNCH = ("correlation_id",)
+OPS_READS_WITH_LAUNCH = {table: (*cols, *LAUNCH) for table, cols in OPS_READS.items()}
 
 
 def _column(table: pa.Table, name: str) -> np.ndarray:
+    if name not in table.column_names:  # a recipe that did not ask for it
+        return np.full(table.num_rows, np.nan)
     col = table.column(name)
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
@@ -28,6 +40,7 @@ def gpu_ops(tables: Mapping[str, pa.Table], *, memops: bool = True) -> pd.DataFr
     """Kernels (and memcpy/memset unless ``memops`` is False), sorted by device and start.
 
     Memory operations are named like nsys does in its GPU trace ("[CUDA memcpy HtoD]").
+    ``correlation_id`` (float, NaN when unknown) links each to its launching API call.
     """
     frames = []
     kernels = tables.get("kernels")
@@ -140,3 +153,66 @@ def utilisation(
             )
         )
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def overlap_per_bin(
+    a: intervals.Union, b: intervals.Union, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Busy time of ``a``, of ``b`` and of both at once in each bin between ``edges``.
+
+    Both-at-once is inclusion-exclusion over the unions: |A and B| = |A| + |B| - |A or B|.
+    """
+    busy_a = intervals.busy_per_bin(a, edges)
+    busy_b = intervals.busy_per_bin(b, edges)
+    either = intervals.union(np.r_[a.starts, b.starts], np.r_[a.ends, b.ends])
+    both = busy_a + busy_b - intervals.busy_per_bin(either, edges)
+    return busy_a, busy_b, both
+
+
+UTIL_MAP_COLUMNS = ("PID", "Device ID", "Bin", "Start (ns)", "Duration (ns)")
+
+
+def two_kind_util_map(
+    groups: list[tuple[int, int, intervals.Union, intervals.Union]],
+    labels: tuple[str, str],
+    bins: int,
+) -> pd.DataFrame:
+    """Per (pid, device) and bin: % of time kind A ran, kind B ran, and both at once.
+
+    ``groups`` holds (pid, device, union A, union B); all share one set of bins over the
+    report's whole span so rows line up in a rank x time heatmap.
+    """
+    a_label, b_label = labels
+    cols = [*UTIL_MAP_COLUMNS, f"{a_label} (%)", f"{b_label} (%)", "Overlap (%)"]
+    spans = [
+        (int(u.starts.min()), int(u.ends.max()))
+        for _, _, ua, ub in groups
+        for u in (ua, ub)
+        if len(u)
+    ]
+    if not spans:
+        return pd.DataFrame({c: np.empty(0, np.float64 if "%" in c else np.int64) for c in cols})
+    edges = intervals.window_edges(min(s for s, _ in spans), max(e for _, e in spans), chunks=bins)
+    widths = np.diff(edges)
+    frames = []
+    for pid, device, ua, ub in groups:
+        busy_a, busy_b, both = overlap_per_bin(ua, ub, edges)
+
+        def pct(x: np.ndarray) -> np.ndarray:
+            return np.divide(100.0 * x, widths, out=np.zeros(len(widths)), where=widths > 0)
+
+        frames.append(
+            pd.DataFrame(
+                {
+                    "PID": pid,
+                    "Device ID": device,
+                    "Bin": np.arange(len(widths), dtype=np.int64),
+                    "Start (ns)": edges[:-1],
+                    "Duration (ns)": widths,
+                    f"{a_label} (%)": pct(busy_a),
+                    f"{b_label} (%)": pct(busy_b),
+                    "Overlap (%)": pct(both),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)[cols]

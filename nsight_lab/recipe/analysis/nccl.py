@@ -1,20 +1,53 @@
-"""NCCL kernels: which kernels are collectives, of what type, and how much compute they hide.
+"""NCCL: its API calls (ranges) and its kernels, and how much compute the kernels hide.
 
-NCCL records no table of its own; its work shows up as kernels named
-``ncclKernel_<Collective>_<Algo>_<Proto>_<Op>_<Type>`` (NCCL 2.x) or
-``ncclDevKernel_<Collective>_...`` (newer releases), so both the type and the split
-between communication and computation come from kernel names.
+NCCL records no table of its own. Its calls are NVTX ranges of the ``NCCL`` domain
+(``ncclAllReduce``, ``ncclGroupEnd``...), which NCCL emits itself and nsys records;
+PyTorch's profiler sees them as ``nccl:all_reduce``-style annotations from c10d.
+Its GPU work shows up as kernels named ``ncclKernel_<Collective>_<Algo>_<Proto>_...``
+(NCCL 2.x) or ``ncclDevKernel_<Collective>_...`` (newer releases), so the collective
+type and the split between communication and computation come from kernel names.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nsight_lab.recipe.analysis import intervals
 
 NCCL_PREFIX = "nccl"
+NCCL_DOMAIN = "NCCL"
+KINETO_PREFIX = "nccl:"
 _TYPE_PATTERN = r"^nccl(?:Dev)?Kernel_([A-Za-z]+)"
+
+
+def nccl_range_mask(ranges: pa.Table) -> np.ndarray:
+    """Rows of ``ranges`` that are NCCL calls: the NCCL NVTX domain, or c10d's ``nccl:`` ops."""
+    if ranges.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    domain = pc.fill_null(ranges["domain"].cast(pa.string()), "")
+    name = pc.fill_null(ranges["name"].cast(pa.string()), "")
+    kind = pc.fill_null(ranges["kind"].cast(pa.string()), "")
+    mask = pc.and_(
+        pc.or_(pc.equal(domain, NCCL_DOMAIN), pc.starts_with(name, KINETO_PREFIX)),
+        pc.not_equal(kind, "mark"),
+    )
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def nccl_ranges(ranges: pa.Table) -> pa.Table:
+    """The NCCL calls among ``ranges`` that ended (a call cut off by the capture is no call)."""
+    rows = ranges.filter(pa.array(nccl_range_mask(ranges)))
+    return rows.filter(pc.is_valid(rows["end"]))
+
+
+def is_nccl_frame(df: pd.DataFrame) -> np.ndarray:
+    """:func:`nccl_range_mask` for a frame with ``domain``, ``name`` and ``kind`` columns."""
+    domain = df["domain"].fillna("").astype(str)
+    name = df["name"].fillna("").astype(str)
+    return ((domain == NCCL_DOMAIN) | name.str.startswith(KINETO_PREFIX)).to_numpy()
 
 
 def is_nccl(names: pd.Series) -> np.ndarray:

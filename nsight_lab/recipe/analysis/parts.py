@@ -40,3 +40,10 @@ def concat_with_rank(
     if not tables:
         return pa.table({"Rank": pa.array([], pa.int64())})
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def concat_tables_with_rank(
+    parts: Sequence[tuple[ReportInfo, Mapping[str, pa.Table]]], names: Sequence[str]
+) -> dict[str, pa.Table]:
+    """Each of ``names`` over every part, ``Rank`` first: the reduce of per-rank recipes."""
+    return {name: concat_with_rank(parts, name, rank_first=True) for name in names}

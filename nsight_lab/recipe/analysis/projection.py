@@ -8,6 +8,11 @@ first enclosed operation's start to the last one's end. This follows the rule ns
 uses for its ``nvtx_gpu_proj_*`` recipes, so the output columns and their types match
 nsys's ``trace.parquet``.
 
+GPU operations launched from outside every range get one row per launching thread
+with a null Name and Style (and null range fields), as nsys's own recipe output has:
+the projection then accounts for all GPU work, and that row shows how much of it no
+annotation covers.
+
 Everything is vectorised: each range is paired with the API calls that start inside
 it (``searchsorted`` over calls sorted per thread), which costs one row per
 (range, enclosed call) pair, the same size as the answer's ``NumGPUOps`` total.
@@ -17,16 +22,27 @@ ranges nest properly; crossing start/end ranges get an approximate level.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from nsight_lab.recipe.stats import summary_table
 
 # Kineto's CPU-side annotations and the project's own ranges count as NVTX-like;
 # GPU-side annotations are already on the GPU and operator ranges are opt-in.
 DEFAULT_SOURCES = ("nvtx", "annotation", "user_annotation")
 RANGE_KINDS = {"push_pop": "PushPop", "start_end": "StartEnd"}
+
+#: What :func:`project` reads: the ``columns`` of recipes built on it.
+PROJECTION_READS = {
+    "ranges": ("start", "end", "pid", "tid", "name", "domain", "kind", "source"),
+    "api": ("start", "end", "pid", "tid", "correlation_id"),
+    "kernels": ("start", "end", "pid", "correlation_id"),
+    "memops": ("start", "end", "pid", "correlation_id"),
+}
 
 TRACE_SCHEMA = pa.schema(
     [
@@ -161,9 +177,25 @@ def hierarchy(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def project(tables: Mapping[str, pa.Table], sources: tuple[str, ...] = DEFAULT_SOURCES) -> pa.Table:
-    """The nsys ``nvtx_gpu_proj_trace`` table for one report (without ``Rank``)."""
+RangeSelector = Callable[[pd.DataFrame], "np.ndarray | pd.Series"]
+"""Picks the ranges to project from :func:`cpu_ranges`' frame (a boolean mask)."""
+
+
+def project(
+    tables: Mapping[str, pa.Table],
+    sources: tuple[str, ...] = DEFAULT_SOURCES,
+    *,
+    select: RangeSelector | None = None,
+    unranged: bool = True,
+) -> pa.Table:
+    """The nsys ``nvtx_gpu_proj_trace`` table for one report (without ``Rank``).
+
+    ``select`` narrows the ranges (NCCL's, one name's); ``unranged`` adds the rows of
+    GPU work launched outside every projected range (per launching thread).
+    """
     ranges = cpu_ranges(tables["ranges"], sources)
+    if select is not None and not ranges.empty:
+        ranges = ranges[np.asarray(select(ranges), dtype=bool)]
     ops = gpu_launches(tables)
     if ranges.empty or ops.empty:
         return TRACE_SCHEMA.empty_table()
@@ -196,8 +228,11 @@ def project(tables: Mapping[str, pa.Table], sources: tuple[str, ...] = DEFAULT_S
             "corr": ops["correlation_id"].to_numpy()[pair_op[inside]],
         }
     )
+    covered = np.zeros(len(ops), dtype=bool)
+    covered[pair_op[inside]] = True
+    outside = _unranged_rows(ops[~covered]) if unranged else None
     if pairs.empty:
-        return TRACE_SCHEMA.empty_table()
+        return outside if outside is not None else TRACE_SCHEMA.empty_table()
     agg = pairs.groupby("r").agg(
         proj_start=("start", "min"), proj_end=("end", "max"), n_ops=("corr", "nunique")
     )
@@ -212,7 +247,7 @@ def project(tables: Mapping[str, pa.Table], sources: tuple[str, ...] = DEFAULT_S
         ["proj_start", "proj_end", "range_id"], ascending=[True, False, True], kind="stable"
     )
     parent = proj["parent"].to_numpy()
-    return pa.table(
+    table = pa.table(
         {
             "Name": pa.array(proj["Name"].to_numpy(), pa.string()),
             "Projected Start": pa.array(proj["proj_start"].to_numpy(), pa.int64()),
@@ -239,3 +274,151 @@ def project(tables: Mapping[str, pa.Table], sources: tuple[str, ...] = DEFAULT_S
         },
         schema=TRACE_SCHEMA,
     )
+    if outside is None or outside.num_rows == 0:
+        return table
+    both = pa.concat_tables([table, outside])
+    order = np.lexsort(
+        (
+            -both["Projected Duration"].to_numpy(),
+            both["Projected Start"].to_numpy(),
+        )
+    )
+    return both.take(pa.array(order))
+
+
+def _unranged_rows(ops: pd.DataFrame) -> pa.Table:
+    """One row per launching thread for GPU work no projected range encloses."""
+    if ops.empty:
+        return TRACE_SCHEMA.empty_table()
+    agg = (
+        ops.groupby(["pid", "tid"], sort=True)
+        .agg(start=("start", "min"), end=("end", "max"), n=("correlation_id", "nunique"))
+        .reset_index()
+    )
+    n = len(agg)
+    nulls = pa.nulls(n, pa.float64())
+    return pa.table(
+        {
+            "Name": pa.nulls(n, pa.string()),
+            "Projected Start": pa.array(agg["start"].to_numpy(), pa.int64()),
+            "Projected Duration": pa.array((agg["end"] - agg["start"]).to_numpy(), pa.int64()),
+            "Orig Start": nulls,
+            "Orig Duration": nulls,
+            "Style": pa.nulls(n, pa.string()),
+            "PID": pa.array(agg["pid"].to_numpy(), pa.int64()),
+            "TID": pa.array(agg["tid"].to_numpy(), pa.int64()),
+            "NumGPUOps": pa.array(agg["n"].to_numpy(), pa.int64()),
+            "Lvl": nulls,
+            "NumChild": pa.array(np.zeros(n, np.int64), pa.int64()),
+            "RangeId": nulls,
+            "ParentId": nulls,
+            "RangeStack": pa.nulls(n, pa.string()),
+        },
+        schema=TRACE_SCHEMA,
+    )
+
+
+#: nsys ``nvtx_gpu_proj_sum`` columns.
+SUMMARY_COLUMNS = [
+    "Time (%)",
+    "Range",
+    "Style",
+    "Total Proj Time (ns)",
+    "Total Range Time (ns)",
+    "Range Instances",
+    "Proj Avg (ns)",
+    "Proj Med (ns)",
+    "Proj Min (ns)",
+    "Proj Max (ns)",
+    "Proj StdDev (ns)",
+    "Total GPU Ops",
+    "Avg GPU Ops",
+    "Avg Range Lvl",
+    "Avg Num Child",
+]
+SUMMARY_SCHEMA = pa.schema(
+    [
+        (
+            c,
+            pa.string()
+            if c in ("Range", "Style")
+            else pa.int64()
+            if c.startswith("Total")
+            or c == "Range Instances"
+            or c in ("Proj Min (ns)", "Proj Max (ns)")
+            else pa.float64(),
+        )
+        for c in SUMMARY_COLUMNS
+    ]
+)
+UNRANGED = "\x00outside every range"
+SUMMARY_INPUT = [
+    "Name",
+    "Style",
+    "Projected Duration",
+    "Orig Duration",
+    "NumGPUOps",
+    "Lvl",
+    "NumChild",
+]
+
+
+def summarise(projected: pa.Table) -> pa.Table:
+    """The ``nvtx_gpu_proj_sum`` table of projected rows from any number of reports.
+
+    Rows with a null Name (GPU work outside every range) form one group with a null
+    Range and Style.
+    """
+    if projected.num_rows == 0:
+        return pa.Table.from_pandas(
+            pd.DataFrame(columns=SUMMARY_COLUMNS), preserve_index=False
+        ).cast(SUMMARY_SCHEMA)
+    projected = projected.combine_chunks()
+    names = pc.fill_null(projected.column("Name"), UNRANGED)
+    projected = projected.set_column(projected.column_names.index("Name"), "Name", names)
+    stats = summary_table(names, projected.column("Projected Duration"), key_column="Range")
+    extra = (
+        projected.select(["Name", "Style", "Orig Duration", "NumGPUOps", "Lvl", "NumChild"])
+        .to_pandas()
+        .groupby("Name", sort=False)
+        .agg(
+            style=("Style", lambda s: "/".join(sorted(set(s.dropna())))),
+            range_time=("Orig Duration", "sum"),
+            ops=("NumGPUOps", "sum"),
+            avg_ops=("NumGPUOps", "mean"),
+            lvl=("Lvl", "mean"),
+            child=("NumChild", "mean"),
+        )
+    )
+    df = stats.to_pandas().join(extra, on="Range")
+    outside = df["Range"] == UNRANGED
+    df["Range"] = df["Range"].where(~outside, None)
+    df["style"] = df["style"].where(~outside, None)
+    out = pd.DataFrame(
+        {
+            "Time (%)": df["Time (%)"],
+            "Range": df["Range"],
+            "Style": df["style"],
+            "Total Proj Time (ns)": df["Total Time (ns)"],
+            "Total Range Time (ns)": df["range_time"].round().astype("int64"),
+            "Range Instances": df["Instances"],
+            "Proj Avg (ns)": df["Avg (ns)"],
+            "Proj Med (ns)": df["Med (ns)"],
+            "Proj Min (ns)": df["Min (ns)"],
+            "Proj Max (ns)": df["Max (ns)"],
+            "Proj StdDev (ns)": df["StdDev (ns)"],
+            "Total GPU Ops": df["ops"].astype("int64"),
+            "Avg GPU Ops": df["avg_ops"].astype("float64"),
+            "Avg Range Lvl": df["lvl"].astype("float64"),
+            "Avg Num Child": df["child"].astype("float64"),
+        }
+    )
+    return pa.Table.from_pandas(out[SUMMARY_COLUMNS], preserve_index=False).cast(SUMMARY_SCHEMA)
+
+
+def summarise_parts(tables: list[pa.Table]) -> pa.Table:
+    """:func:`summarise` over the projected rows of several reports (``SUMMARY_INPUT`` columns)."""
+    projected = (
+        pa.concat_tables(tables) if tables else TRACE_SCHEMA.empty_table().select(SUMMARY_INPUT)
+    )
+    return summarise(projected)

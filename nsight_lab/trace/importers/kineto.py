@@ -47,6 +47,9 @@ CATEGORY_ALIASES = {
     "gpu_user_anno": "gpu_user_annotation",
 }
 RANGE_CATEGORIES = {"cpu_op", "user_annotation", "gpu_user_annotation", "python_function"}
+MEMORY_EVENT = "[memory]"
+#: c10::DeviceType of "[memory]" events.
+DEVICE_TYPES = {0: "cpu", 1: "cuda"}
 API_CATEGORIES = {"cuda_runtime": "runtime", "cuda_driver": "driver"}
 _MEMCPY_NAME = re.compile(r"Memcpy (\w+)(?: \((\w[\w ]*?) -> (\w[\w ]*?)\))?")
 _MEMSET_NAME = re.compile(r"Memset \((\w[\w ]*?)\)")
@@ -66,6 +69,13 @@ class _Args(msgspec.Struct):
     shared_memory: Any = msgspec.field(default=None, name="shared memory")
     bytes: Any = None
     name: Any = None  # process_name / thread_name metadata events
+    # "[memory]" instant events (profile_memory=True)
+    mem_bytes: Any = msgspec.field(default=None, name="Bytes")
+    addr: Any = msgspec.field(default=None, name="Addr")
+    total_allocated: Any = msgspec.field(default=None, name="Total Allocated")
+    total_reserved: Any = msgspec.field(default=None, name="Total Reserved")
+    device_type: Any = msgspec.field(default=None, name="Device Type")
+    device_index: Any = msgspec.field(default=None, name="Device Id")
 
 
 class _Event(msgspec.Struct):
@@ -300,6 +310,17 @@ def _range_cols() -> _Columns:
     )  # fmt: skip
 
 
+def _memory_cols() -> _Columns:
+    return _Columns(
+        (
+            "timestamp", "pid", "tid", "device_id", "device_type", "kind", "bytes", "address",
+            "total_allocated", "total_reserved",
+        ),
+        ("timestamp",),
+        ("device_type", "kind"),
+    )  # fmt: skip
+
+
 def _with_end(table: pa.Table) -> pa.Table:
     start = table.column("start").to_numpy()
     dur = table.column("dur").to_numpy()
@@ -312,6 +333,7 @@ class _State:
         self.memops = _memop_cols()
         self.api = _api_cols()
         self.ranges = _range_cols()
+        self.memory = _memory_cols()
         self.held_kernels: list[pa.Table] = []
         self.held_memops: list[pa.Table] = []
         self.launch_corr: list[np.ndarray] = []
@@ -326,6 +348,9 @@ class _State:
         kd, md, ad, rd = self.kernels.data, self.memops.data, self.api.data, self.ranges.data
         for e in events:
             if e.ph != "X":
+                if e.ph == "i" and e.name == MEMORY_EVENT and e.args is not None:
+                    self._memory(e, e.args)
+                    continue
                 if e.ph == "M" and e.args is not None and isinstance(e.args.name, str):
                     pid, tid = _int_or_none(e.pid), _int_or_none(e.tid)
                     if pid is None:
@@ -407,7 +432,27 @@ class _State:
                 md["src_kind"].append(src)
                 md["dst_kind"].append(dst)
 
+    def _memory(self, e: _Event, a: _Args) -> None:
+        size = _int_or_none(a.mem_bytes)
+        if e.ts is None or size is None:
+            return
+        md = self.memory.data
+        kind = _int_or_none(a.device_type)
+        on_device = kind is not None and kind != 0
+        md["timestamp"].append(e.ts)
+        md["pid"].append(_int_or_none(e.pid))
+        md["tid"].append(_int_or_none(e.tid))
+        md["device_id"].append(_int_or_none(a.device_index) if on_device else None)
+        md["device_type"].append(DEVICE_TYPES.get(kind, str(kind)) if kind is not None else None)
+        md["kind"].append("alloc" if size >= 0 else "free")
+        md["bytes"].append(abs(size))
+        md["address"].append(_int_or_none(a.addr))
+        md["total_allocated"].append(_int_or_none(a.total_allocated))
+        md["total_reserved"].append(_int_or_none(a.total_reserved))
+
     def flush(self, sink: TableSink) -> None:
+        if len(self.memory):
+            sink.add("memory", self.memory.take())
         if len(self.api):
             api = _with_end(self.api.take())
             self.launch_corr.append(api.column("correlation_id").to_numpy(zero_copy_only=False))

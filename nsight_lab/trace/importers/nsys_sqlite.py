@@ -70,6 +70,7 @@ MEM_KIND_LABELS = {
     7: "Unknown",
 }
 NVTX_KINDS = {34: "mark", 59: "push_pop", 60: "start_end"}
+OSRT_CALL_CLASS = 27  # ENUM_NSYS_EVENT_CLASS TRACE_PROCESS_EVENT_OS_RUNTIME
 NVTX_DOMAIN_CREATE = 75
 
 
@@ -887,7 +888,9 @@ def _read_nvtx(reader: _Reader, strings: _Strings, sink: TableSink) -> None:
                     reader.path, f"NVTX_EVENTS.start is not an integer: {start!r}"
                 )
             out["start"].append(start)
-            out["end"].append(end if isinstance(end, int) else start)
+            # Marks have no end: they last no time. A range with no end never ended
+            # (the capture stopped first): its end stays null, so no recipe counts it.
+            out["end"].append(end if isinstance(end, int) else (start if kind == "mark" else None))
             out["pid"].append((gtid >> 24) & 0xFFFFFF if isinstance(gtid, int) else None)
             out["tid"].append(gtid & 0xFFFFFF if isinstance(gtid, int) else None)
             out["name"].append(text if text is not None else strings.value(text_id))
@@ -923,8 +926,15 @@ def _read_osrt(reader: _Reader, strings: _Strings, sink: TableSink) -> None:
         return
     cols = reader.require(table, ["start", "end", "globalTid", "nameId"])
     names = ("start", "end", "globalTid", "nameId", "returnValue", "nestingLevel")
-    scan = _Scan(table, names, tuple(_int_expr(c, cols) for c in names))
+    exprs = tuple(_int_expr(c, cols) for c in names)
+    # OSRT_API also holds nsys's "OS runtime libraries profiling started/finished"
+    # markers (event classes 31 and 32); only class 27 rows are calls.
+    event_class = _int_expr("eventClass", cols, default=str(OSRT_CALL_CLASS))
+    scan = _Scan(table, (*names, "eventClass"), (*exprs, event_class))
     for rows in reader.scan(scan):
+        rows = rows.take(np.flatnonzero(rows["eventClass"] == OSRT_CALL_CLASS))
+        if len(rows) == 0:
+            continue
         sink.add(
             "osrt",
             pa.table(
@@ -936,6 +946,79 @@ def _read_osrt(reader: _Reader, strings: _Strings, sink: TableSink) -> None:
                     "name": strings.encode(rows["nameId"]),
                     "return_value": _int(rows["returnValue"]),
                     "nesting_level": _int(rows["nestingLevel"], np.int32),
+                }
+            ),
+        )
+
+
+MPI_TABLES = (
+    "MPI_P2P_EVENTS",
+    "MPI_COLLECTIVES_EVENTS",
+    "MPI_START_WAIT_EVENTS",
+    "MPI_OTHER_EVENTS",
+)
+MPI_DOMAIN = "MPI"
+
+
+def _read_mpi(reader: _Reader, strings: _Strings, sink: TableSink) -> None:
+    """MPI calls (``nsys profile --trace=mpi``) as ranges of source ``mpi``, domain ``MPI``.
+
+    They are CPU intervals on a thread with a name, like NVTX ranges (older nsys
+    releases recorded them as NVTX ranges of an ``MPI`` domain), so they share the
+    ranges table; recipes that want NVTX only select its sources.
+    """
+    for table in MPI_TABLES:
+        if not reader.has(table):
+            continue
+        cols = reader.require(table, ["start", "end", "globalTid"])
+        names = ("start", "end", "globalTid", "textId")
+        scan = _Scan(table, names, tuple(_int_expr(c, cols) for c in names))
+        for rows in reader.scan(scan):
+            n = len(rows)
+            sink.add(
+                "ranges",
+                pa.table(
+                    {
+                        "start": _int(rows["start"]),
+                        "end": _int(rows["end"]),
+                        "pid": _int(_pid(rows["globalTid"])),
+                        "tid": _int(_tid(rows["globalTid"])),
+                        "name": strings.encode(rows["textId"]),
+                        "domain": _constant(MPI_DOMAIN, n),
+                        "kind": _constant("push_pop", n),
+                        "source": _constant("mpi", n),
+                    }
+                ),
+            )
+
+
+MEMORY_TABLE = "CUDA_GPU_MEMORY_USAGE_EVENTS"
+MEMORY_OPERATIONS = {0: "alloc", 1: "free"}  # ENUM_CUDA_DEV_MEM_EVENT_OPER
+
+
+def _read_memory(reader: _Reader, sink: TableSink) -> None:
+    """CUDA allocations and frees (``nsys profile --cuda-memory-usage=true``)."""
+    if not reader.has(MEMORY_TABLE):
+        return
+    cols = reader.require(MEMORY_TABLE, ["start", "bytes", "memoryOperationType"])
+    names = ("start", "globalPid", "deviceId", "address", "bytes", "memKind", "memoryOperationType")
+    scan = _Scan(MEMORY_TABLE, names, tuple(_int_expr(c, cols) for c in names))
+    kinds = _enum_labels(reader, "ENUM_CUDA_MEM_KIND", MEM_KIND_LABELS)
+    for rows in reader.scan(scan):
+        n = len(rows)
+        device = rows["deviceId"]
+        sink.add(
+            "memory",
+            pa.table(
+                {
+                    "timestamp": _int(rows["start"]),
+                    "pid": _int(_pid(rows["globalPid"])),
+                    "device_id": _int(device, np.int32),
+                    "device_type": _constant("cuda", n),
+                    "kind": _dict_from_labels(rows["memoryOperationType"], MEMORY_OPERATIONS),
+                    "bytes": _int(np.abs(np.where(rows["bytes"] == NULL, 0, rows["bytes"]))),
+                    "address": _int(rows["address"]),
+                    "memory_kind": _dict_from_labels(rows["memKind"], kinds),
                 }
             ),
         )
@@ -1184,6 +1267,9 @@ def read(
         del launches
         if want("ranges"):
             _read_nvtx(reader, strings, sink)
+            _read_mpi(reader, strings, sink)
+        if want("memory"):
+            _read_memory(reader, sink)
         if want("osrt"):
             _read_osrt(reader, strings, sink)
         if want("samples"):

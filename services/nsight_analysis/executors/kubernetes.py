@@ -44,6 +44,7 @@ def job_request(job: JobInfo) -> dict[str, Any]:
         "mode": job.mode,
         "filter_time": job.filter_time,
         "filter_nvtx": job.filter_nvtx,
+        "filter_projected_nvtx": job.filter_projected_nvtx,
         "notebook": job.notebook,
     }
 

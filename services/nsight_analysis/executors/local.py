@@ -289,6 +289,7 @@ class _Slot:
             "dask_scheduler": ctx.settings.dask_scheduler,
             "filter_time": job.filter_time,
             "filter_nvtx": job.filter_nvtx,
+            "filter_projected_nvtx": job.filter_projected_nvtx,
             "notebook": job.notebook,
         }
         answer: dict[str, Any] | None = None

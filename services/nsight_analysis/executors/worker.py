@@ -87,6 +87,7 @@ def run_job(job: dict[str, Any], channel: _Channel, kernel: WarmKernel | None) -
             force=True,
             filter_time=job.get("filter_time"),
             filter_nvtx=job.get("filter_nvtx"),
+            filter_projected_nvtx=job.get("filter_projected_nvtx"),
             notebook=job.get("notebook", True),
             progress=progress,
             scheduler=job.get("dask_scheduler"),

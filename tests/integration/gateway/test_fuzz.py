@@ -10,7 +10,6 @@ answering 500.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,6 +48,15 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServicesU
         services.stop()
 
 
+#: schemathesis's CLI, with the modules its workers would import lazily imported first:
+#: four worker threads compiling anyio's lazy-import map at once can crash CPython 3.11
+#: ("AST constructor recursion depth mismatch"), which is not a finding about our API.
+_SCHEMATHESIS = (
+    "import sys, anyio.abc, schemathesis.transport.asgi, schemathesis.transport.requests;"
+    "from schemathesis.cli import schemathesis; sys.argv[0] = 'st'; sys.exit(schemathesis())"
+)
+
+
 @pytest.mark.parametrize("service", ["coordinator", "analysis"])
 def test_fuzzing_through_the_gateway_finds_no_server_error(
     fuzzed: tuple[ServicesUnderTest, str], service: str, tmp_path: Path
@@ -56,12 +64,10 @@ def test_fuzzing_through_the_gateway_finds_no_server_error(
     services, url = fuzzed
     schema = tmp_path / f"{service}.json"
     schema.write_text(json.dumps(services.apps()[service].openapi()))
-    st = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
-    assert st, "schemathesis is part of the dev extra"
     before = services.admitted()[service]
     result = subprocess.run(
         [
-            st, "run", str(schema), "--url", f"{url}/{service}",
+            sys.executable, "-c", _SCHEMATHESIS, "run", str(schema), "--url", f"{url}/{service}",
             "--checks", "not_a_server_error", "--max-examples", "30", "--workers", "4",
             # (schemathesis 4.32's own "coverage" phase crashes on these schemas.)
             "--phases", "examples,fuzzing", "--seed", "12",

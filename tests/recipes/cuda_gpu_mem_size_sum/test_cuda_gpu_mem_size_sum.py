@@ -41,6 +41,9 @@ def test_matches_sql(fixtures_dir: Path, tmp_path: Path) -> None:
         assert rows[op]["Total (MB)"] == pytest.approx(sum(values) / 1e6)
         assert rows[op]["Med (MB)"] == pytest.approx(statistics.median(values) / 1e6)
         assert rows[op]["Max (MB)"] == pytest.approx(max(values) / 1e6)
+        assert rows[op]["Min (MB)"] == pytest.approx(min(values) / 1e6)
+        stdev = statistics.stdev(values) if len(values) > 1 else 0.0
+        assert rows[op]["StdDev (MB)"] == pytest.approx(stdev / 1e6, abs=1e-12)
 
 
 def test_kineto_memsets_are_counted(fixtures_dir: Path, tmp_path: Path) -> None:
@@ -58,3 +61,5 @@ def test_kineto_memsets_are_counted(fixtures_dir: Path, tmp_path: Path) -> None:
     row = next(r for r in stats.to_pylist() if r["Operation"] == "[CUDA memset]")
     assert row["Count"] == len(memsets)
     assert row["Total (MB)"] == pytest.approx(sum(memsets) / 1e6)
+    assert row["Med (MB)"] == pytest.approx(statistics.median(memsets) / 1e6)
+    assert row["StdDev (MB)"] == pytest.approx(statistics.stdev(memsets) / 1e6)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from nsight_lab.recipe import run_recipe
-from tests.recipes.nvtx_db import add_ranges, expected_projection
+from tests.recipes.nvtx_db import add_ranges, expected_projection, expected_unranged
 
 
 def test_summary_of_projected_ranges_over_two_reports(fixtures_dir: Path, tmp_path: Path) -> None:
@@ -16,8 +16,16 @@ def test_summary_of_projected_ranges_over_two_reports(fixtures_dir: Path, tmp_pa
     ranges = add_ranges(fixtures_dir / "nsys-sqlite" / "cloverleaf-a100.sqlite", db)
     shutil.copy(db, tmp_path / "b.sqlite")  # a second rank with the same ranges: two instances each
     result = run_recipe("nvtx_gpu_proj_sum", [db, tmp_path / "b.sqlite"], tmp_path / "out")
-    stats = pd.read_parquet(tmp_path / "out" / "stats.parquet").set_index("Range")
+    table = pd.read_parquet(tmp_path / "out" / "stats.parquet")
+    outside = table[table["Range"].isna()]
+    stats = table.dropna(subset=["Range"]).set_index("Range")
     assert set(stats.index) == {"outer", "inner_a", "inner_b", "leaf", "async"}
+    # GPU work launched outside every range: one null-named row, as nsys writes it.
+    ((_, (p_start, p_end, n_ops)),) = expected_unranged(db).items()
+    assert len(outside) == 1 and outside["Style"].isna().all()
+    assert outside["Range Instances"].item() == 2
+    assert outside["Total Proj Time (ns)"].item() == 2 * (p_end - p_start)
+    assert outside["Total GPU Ops"].item() == 2 * n_ops
     for name, (start, end, gtid) in ranges.items():
         if name == "idle_thread":
             continue
@@ -28,8 +36,8 @@ def test_summary_of_projected_ranges_over_two_reports(fixtures_dir: Path, tmp_pa
         assert row["Proj Med (ns)"] == p_end - p_start and row["Proj StdDev (ns)"] == 0
         assert row["Total Range Time (ns)"] == 2 * (end - start)
         assert row["Total GPU Ops"] == 2 * n_ops
-    assert stats["Total Proj Time (ns)"].is_monotonic_decreasing
-    assert abs(stats["Time (%)"].sum() - 100.0) < 1e-9
+    assert table["Total Proj Time (ns)"].is_monotonic_decreasing
+    assert abs(table["Time (%)"].sum() - 100.0) < 1e-9
     assert stats.loc["leaf", "Avg Range Lvl"] == 2
     assert result.html is not None and result.html.is_file()
 

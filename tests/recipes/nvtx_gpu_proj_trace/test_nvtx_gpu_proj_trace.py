@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from nsight_lab.recipe import run_recipe
-from tests.recipes.nvtx_db import add_ranges, expected_projection
+from tests.recipes.nvtx_db import add_ranges, expected_projection, expected_unranged
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,23 @@ def test_each_range_projects_onto_the_gpu_work_it_launched(
         assert row["PID"] == (gtid >> 24) & 0xFFFFFF and row["TID"] == gtid & 0xFFFFFF
 
 
+def test_gpu_work_outside_every_range_is_one_row_per_thread(
+    nvtx_report: tuple[Path, dict], trace: pd.DataFrame
+) -> None:
+    db, _ = nvtx_report
+    expected = expected_unranged(db)
+    outside = trace[trace["Name"].isna()]
+    assert len(outside) == len(expected) == 1
+    for g, (start, end, n_ops) in expected.items():
+        row = outside[outside["TID"] == g & 0xFFFFFF].iloc[0]
+        assert (row["Projected Start"], row["Projected Duration"], row["NumGPUOps"]) == (
+            start,
+            end - start,
+            n_ops,
+        )
+        assert pd.isna(row["Style"]) and pd.isna(row["RangeId"]) and row["NumChild"] == 0
+
+
 def test_ranges_without_gpu_work_and_marks_are_left_out(trace: pd.DataFrame) -> None:
     assert "idle_thread" not in set(trace["Name"])
     assert "tick" not in set(trace["Name"])
@@ -77,8 +94,7 @@ def test_schema_matches_real_nsys_output(
 ) -> None:
     """Same column names, order and Arrow types as nsys's own trace.parquet.
 
-    nsys cannot run here and the report behind the fixture is not published, so the
-    values cannot be compared; the schema is what downstream readers depend on.
+    The values are compared in test_against_nsys_output.py.
     """
     db, _ = nvtx_report
     run_recipe("nvtx_gpu_proj_trace", [db], tmp_path / "out", notebook=False)

@@ -127,3 +127,28 @@ def test_occupied_output_says_to_force(fixtures_dir: Path, tmp_path: Path) -> No
         "--no-notebook",
     )
     assert code == 2 and "--force-overwrite" in out
+
+
+def test_info_of_a_recipe_without_data_says_what_records_it(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    code, out = invoke("info", "nvlink_sum")
+    assert code == 0 and "Not runnable here" in out and "--gpu-metrics-devices" in out
+    code, out = invoke("info", "nvlink_sum", "--output", "json")
+    info = json.loads(out)
+    assert info["runnable"] is False and "NVLink" in info["unavailable"]
+    sqlite = str(fixtures_dir / "nsys-sqlite/cloverleaf-a100.sqlite")
+    result = CliRunner().invoke(
+        recipe_group, ["run", "nvlink_sum", "--input", sqlite, "--output", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1 and "--gpu-metrics-devices" in result.output
+
+
+def test_old_nsys_name_and_dask_futures_mode_are_accepted(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    code, out = invoke("info", "gpukernsum", "--output", "json")
+    assert code == 0 and json.loads(out)["name"] == "cuda_gpu_kern_sum"
+    code, out = invoke("info", "--help")
+    result = CliRunner().invoke(recipe_group, ["run", "--help"])
+    assert "dask-futures" in result.output and "--filter-projected-nvtx" in result.output

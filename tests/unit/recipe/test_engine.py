@@ -65,7 +65,7 @@ def test_run_writes_tables_files_and_an_nsys_compatible_record(
 def test_csv_output(sqlite: Path, tmp_path: Path) -> None:
     result = run_recipe("cuda_api_sum", [sqlite], tmp_path / "o", csv=True, notebook=False)
     header = (tmp_path / "o" / "stats.csv").read_text().splitlines()[0]
-    assert header.startswith('"Time (%)","Total Time (ns)","Instances"')
+    assert header.startswith('"Time (%)","Total Time (ns)","Num Calls"')
     assert "stats.csv" in result.record["Outputs"]
 
 

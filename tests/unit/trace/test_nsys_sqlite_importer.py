@@ -54,7 +54,8 @@ def test_row_counts_equal_the_source_tables(trace: Trace, sql: sqlite3.Connectio
     assert trace.table("kernels").num_rows == count("CUPTI_ACTIVITY_KIND_KERNEL") == 1312
     assert trace.table("memops").num_rows == count("CUPTI_ACTIVITY_KIND_MEMCPY") == 279
     assert trace.table("api").num_rows == count("CUPTI_ACTIVITY_KIND_RUNTIME") == 3048
-    assert trace.table("osrt").num_rows == count("OSRT_API")
+    # OS runtime calls only (event class 27), not the "profiling started/finished" markers
+    assert trace.table("osrt").num_rows == count("OSRT_API WHERE eventClass = 27") == 1828
     assert trace.table("samples").num_rows == count("COMPOSITE_EVENTS")
     assert trace.table("threads").num_rows == count("ThreadNames")
     assert trace.table("ranges").num_rows == 0  # the fixture has no NVTX_EVENTS
@@ -185,7 +186,8 @@ def test_osrt_names_equal_sql(trace: Trace, sql: sqlite3.Connection) -> None:
     expected = [
         r[0]
         for r in sql.execute(
-            "SELECT s.value FROM OSRT_API o JOIN StringIds s ON s.id = o.nameId ORDER BY o.rowid"
+            "SELECT s.value FROM OSRT_API o JOIN StringIds s ON s.id = o.nameId"
+            " WHERE o.eventClass = 27 ORDER BY o.rowid"
         )
     ]
     assert trace.table("osrt").column("name").to_pylist() == expected
