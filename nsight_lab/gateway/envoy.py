@@ -113,6 +113,10 @@ class EnvoyProcess:
             # Several Envoys on one machine (tests, a second ``up``) must not share
             # hot-restart memory; we never hot-restart anyway.
             "--disable-hot-restart",
+            # The access log reaches the file within a second (Envoy's default is ten),
+            # so whoever tails it sees a refused request while it still matters.
+            "--file-flush-interval-msec",
+            "1000",
             "--concurrency",
             str(min(4, os.cpu_count() or 1)),
         ]

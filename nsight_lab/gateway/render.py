@@ -64,12 +64,20 @@ UI_REQUIREMENT = "ui"
 _CONNECTIONS = "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
 _FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 
+#: Where jwt_authn puts a verified token's claims (Envoy's dynamic metadata, never a
+#: header), so the access log can name the token without holding it.
+JWT_PAYLOAD_METADATA = "jwt_payload"
+
 #: Access log line: no query string (presigned signatures), no credentials, only the
-#: caller's identity as the gateway established it.
+#: caller's identity as the gateway established it, the verified token's ``jti`` (which
+#: login a request came with, for audits and revocation, without logging the token),
+#: and Envoy's reason for its answer (``jwt_authn_access_denied{Jwt_is_expired}``...).
 ACCESS_LOG_FORMAT = (
     '[%START_TIME%] "%REQ(:METHOD)% %PATH(NQ)% %PROTOCOL%" %RESPONSE_CODE% '
     "%RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms "
-    'caller="%REQ({identity})%" upstream=%UPSTREAM_CLUSTER%\n'
+    'caller="%REQ({identity})%" upstream=%UPSTREAM_CLUSTER% '
+    f"token=%DYNAMIC_METADATA(envoy.filters.http.jwt_authn:{JWT_PAYLOAD_METADATA}:jti)% "
+    "details=%RESPONSE_CODE_DETAILS%\n"
 )
 
 
@@ -464,6 +472,7 @@ class _Builder:
             provider["from_headers"] = [{"name": "authorization", "value_prefix": "Bearer "}]
             provider["forward"] = False
             provider["claim_to_headers"] = claims
+            provider["payload_in_metadata"] = JWT_PAYLOAD_METADATA
         names = list(providers)
         # Open routes disable this filter outright (see _route); every other path needs
         # a token, and only the UI route (per-route config) may keep it.

@@ -13,15 +13,22 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+
+from tests.support.jwt_check import header_and_claims
 
 ISSUER = "https://issuer.nsight.test"
 AUDIENCE = "nsight-lab"
@@ -298,3 +305,164 @@ class EnvoyUnderTest:
     def stop(self) -> None:
         self.process.stop()
         self._log.close()
+
+
+# --- the gateway of `nsight-lab up --auth`, in this process, for the clients' tests --
+
+
+#: These tests run no analyses: one cold worker starts (and stops) quickest, and no
+#: ingest loop polls the coordinator between the requests the tests count.
+LEAN_ANALYSIS = {
+    "NSIGHT_LAB_ANALYSIS_WORKERS": "1",
+    "NSIGHT_LAB_ANALYSIS_WARM_KERNEL": "false",
+    _INGEST_ENV: "false",
+}
+
+#: Paths of the harness's own requests (log markers, key-retirement probes); they go
+#: to the UI route and are left out of :meth:`UpGateway.passages`.
+HARNESS_PATH = "/_harness/"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One request as Envoy's access log tells it: who Envoy let in with which token
+    (``jti``), or why it refused (``details``)."""
+
+    method: str
+    path: str
+    status: int
+    #: The identity header Envoy added (the token's ``sub``); None when refused.
+    caller: str | None
+    #: The verified token's ``jti``; None when no token was verified.
+    token: str | None
+    #: Envoy's reason: ``via_upstream``, ``jwt_authn_access_denied{Jwt_is_missing}``...
+    details: str
+
+
+_PASSAGE = re.compile(
+    r'"(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d+) .* caller="(?P<caller>[^"]*)" '
+    r"upstream=\S+ token=(?P<token>\S+) details=(?P<details>\S+)$"
+)
+
+
+def token_id(token: str) -> str:
+    """A JWT's ``jti``: what the access log names instead of the token."""
+    return str(header_and_claims(token)[1]["jti"])
+
+
+class UpGateway:
+    """What ``nsight-lab up --auth ...`` runs (:func:`nsight_lab.embedded.gateway.gateway_stack`),
+    in this process: the real services on a private port behind a real Envoy rendered by
+    our renderer. :meth:`for_idp` makes it ``up --auth jwt --jwks-uri <the provider's>
+    --issuer --audience``, refetching the provider's keys every second so a key the
+    provider retires stops working at once (:meth:`retire_signing_key`).
+
+    What the clients sent is read where an operator reads it, Envoy's access log
+    (:meth:`passages`), never from inside the clients.
+    """
+
+    def __init__(self, data_dir: Path, options: Any, *, idp: Any = None) -> None:
+        self.data_dir = data_dir
+        self.options = options
+        #: The :class:`~tests.support.oidc_provider.OidcProvider` whose keys it trusts.
+        self.idp = idp
+        self.log_path = data_dir / "gateway" / "envoy.log"
+        self.url = ""
+        self._context: Any = None
+        self._marks = 0
+
+    @classmethod
+    def for_idp(cls, idp: Any, data_dir: Path) -> UpGateway:
+        from nsight_lab.embedded.gateway import GatewayOptions
+
+        options = GatewayOptions(
+            modes=("jwt",),
+            jwks_uri=idp.discovery()["jwks_uri"],
+            issuer=idp.issuer,
+            audiences=(idp.audience,),
+            jwks_cache_s=1,
+        )
+        return cls(data_dir, options, idp=idp)
+
+    def __enter__(self) -> UpGateway:
+        from nsight_lab.embedded.gateway import gateway_stack
+        from nsight_lab.embedded.stack import StackConfig, free_port
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._context = gateway_stack(
+            StackConfig(data_dir=self.data_dir, port=free_port()), self.options
+        )
+        with mock.patch.dict(os.environ, LEAN_ANALYSIS):
+            self.url = self._context.__enter__().url
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None
+
+    def mark(self) -> str:
+        """A marker in the access log (a request of the harness's own): pass it to
+        :meth:`passages` as ``since`` to get only what came after."""
+        self._marks += 1
+        marker = f"{HARNESS_PATH}mark-{self._marks}"
+        with httpx.Client(timeout=10) as client:
+            client.get(self.url + marker)
+        return marker
+
+    def passages(self, since: str | None = None, timeout: float = 10.0) -> list[Passage]:
+        """The requests so far (after the marker ``since``), oldest first, once Envoy
+        has written them all: a new marker is sent and waited for, so nothing earlier
+        is still in Envoy's buffer (it flushes about once a second)."""
+        end = self.mark()
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+            if any(f" {end} " in line for line in lines):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Envoy did not log {end} within {timeout}s")
+            time.sleep(0.05)
+        if since is not None:
+            lines = lines[next(i for i, line in enumerate(lines) if f" {since} " in line) :]
+        out = []
+        for line in lines:
+            if (found := _PASSAGE.search(line)) and not found["path"].startswith(HARNESS_PATH):
+                out.append(
+                    Passage(
+                        method=found["method"],
+                        path=found["path"],
+                        status=int(found["status"]),
+                        caller=None if found["caller"] == "-" else found["caller"],
+                        token=None if found["token"] == "-" else found["token"],
+                        details=found["details"],
+                    )
+                )
+        return out
+
+    @classmethod
+    @contextmanager
+    def with_own_idp(cls, data_dir: Path) -> Iterator[UpGateway]:
+        """A provider of the caller's own (so its keys may be retired without touching
+        anyone else's tokens) and the gateway trusting it; both stop at the end."""
+        from tests.support.oidc_provider import OidcProvider
+
+        with OidcProvider() as idp, cls.for_idp(idp, data_dir) as gateway:
+            yield gateway
+
+    def retire_signing_key(self, token: str, timeout: float = 15.0) -> None:
+        """The provider signs with a new key and stops publishing the one that signed
+        ``token``; returns once Envoy has refetched the keys and refuses ``token`` (it
+        is otherwise still valid: the gateway will not take it any more)."""
+        self.idp.rotate_keys(drop_old=True)
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=10) as client:
+            while True:
+                answer = client.get(
+                    self.url + HARNESS_PATH + "probe", headers={"Authorization": f"Bearer {token}"}
+                )
+                if answer.status_code == 401:
+                    return
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"Envoy still takes the retired key's token: {answer}")
+                time.sleep(0.1)
