@@ -156,13 +156,18 @@ class Handlers:
             meta = body["metadata"]
             self.reconcile(kind, meta["namespace"], meta["name"])
 
-        selector = {"group": GROUP, "version": kind.storage_version, "plural": kind.plural}
         for decorator, suffix in (
             (kopf.on.resume, "resume"),
             (kopf.on.create, "create"),
             (kopf.on.update, "update"),
         ):
-            decorator(**selector, registry=registry, id=f"{kind.singular}-{suffix}")(changed)
+            decorator(
+                group=GROUP,
+                version=kind.storage_version,
+                plural=kind.plural,
+                registry=registry,
+                id=f"{kind.singular}-{suffix}",
+            )(changed)
 
     def resync_all(self) -> int:
         """Reconcile every resource once (the periodic repair of drift no event announced).
