@@ -164,11 +164,21 @@ def _map_processes(
         with _pool(workers) as pool:
             running: dict[Future[MapOutcome], MapTask] = {}
             while queue or running:
+                broken = False
                 while queue and len(running) < workers:
                     task = queue.popleft()
-                    running[pool.submit(map_task_packed, task)] = task
+                    try:
+                        running[pool.submit(map_task_packed, task)] = task
+                    except BrokenProcessPool:
+                        # A worker died since the last wait: this task never ran, so it
+                        # goes back to the queue; the ones in flight are the suspects.
+                        queue.appendleft(task)
+                        broken = True
+                        break
+                if broken:
+                    suspects.extend(running.values())
+                    break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                broken = False
                 for future in finished:
                     task = running.pop(future)
                     try:
