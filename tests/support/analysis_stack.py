@@ -63,16 +63,21 @@ def upload_reports(
     tag: str = "default",
     instance: str = "probe",
     timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
 ) -> Uploaded:
     """Put ``files`` into one new collection through the coordinator's real upload API.
 
     A probe agent registers, a collection starts on its tag, each file goes up by
     its presigned plan, and the collection stops: what an agent does, minus profiling.
+    ``headers`` go with every API call (a credential, through a gateway); the presigned
+    uploads carry only their plan's own.
     """
     with httpx.Client(timeout=timeout) as http:
 
         def call(method: str, path: str, **kwargs: Any) -> Any:
-            response = http.request(method, urljoin(coordinator_url, path), **kwargs)
+            response = http.request(
+                method, urljoin(coordinator_url, path), headers=headers, **kwargs
+            )
             if response.status_code >= 400:
                 raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
             return response.json() if response.content else None

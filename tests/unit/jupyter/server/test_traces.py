@@ -7,7 +7,6 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
@@ -244,50 +243,3 @@ async def test_no_trace_route_answers_without_the_jupyter_token(
                                                   follow_redirects=False)  # fmt: skip
         assert response.code in (302, 403), (method, url, response.code)
         assert b"kernels" not in response.body and b"rank 0" not in response.body
-
-
-async def test_another_caller_uses_a_view_only_once_the_gateway_lets_them_read_its_files(
-    jp_fetch: Any, gateway: AnalysisStack, two_ranks: Uploaded, http_server_client: Any,
-    jp_base_url: str, jp_auth_header: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    """A JupyterLab behind the gateway's login serves many people, each request calling
-    the API with its own forwarded credential; a view must not outlive that check."""
-    # Stand-in for the forwarded login of a server behind the gateway (forward_user_token):
-    # each request names its caller in a header of its own.
-    monkeypatch.setattr(traces, "caller_key", lambda h: h.request.headers.get("X-Caller", "opener"))
-    _, view = await open_view(jp_fetch, {"collection_id": two_ranks.collection_id})
-    token = jp_auth_header["Authorization"].split()[-1]
-    asked: list[str] = []
-    real = traces.NsightHandler.gateway_json
-
-    async def counted(self: Any, conn: Any, service: str, path: str, **kw: Any) -> Any:
-        asked.append(path)
-        return await real(self, conn, service, path, **kw)
-
-    monkeypatch.setattr(traces.NsightHandler, "gateway_json", counted)
-    url = (f"{jp_base_url}nsight-lab/traces/{view['view_id']}/tiles?t0=0&t1={view['span_ns']}"
-           f"&width_px=100&token={token}")  # fmt: skip
-    # Another caller: the gateway is asked again, once, with that caller's credential.
-    other = {"X-Caller": "someone else"}
-    for _ in range(2):
-        response = await http_server_client.fetch(url, headers=other, raise_error=False)
-        assert response.code == 200
-    assert sorted(asked) == sorted(f"files/{f['file_id']}" for f in
-                                   httpx.get(gateway.coordinator_url + "files",
-                                             params={"collection_id": two_ranks.collection_id}).json())  # fmt: skip
-
-    # Stand-in for a gateway with tenants (the real one is tested in the gateway's own
-    # suite): this caller's credential may not read the files, so the view is refused.
-    async def refused(self: Any, conn: Any, service: str, path: str, **kw: Any) -> Any:
-        raise traces.HandlerError(403, "tag 'view' is not one of yours")
-
-    monkeypatch.setattr(traces.NsightHandler, "gateway_json", refused)
-    third = {"X-Caller": "a third person"}
-    for what in ("tiles?t0=0&t1=10&width_px=10", "event?row=0&t=0&tolerance_ns=0",
-                 "summary?t0=0&t1=10"):  # fmt: skip
-        response = await http_server_client.fetch(
-            f"{jp_base_url}nsight-lab/traces/{view['view_id']}/{what}&token={token}",
-            headers=third, raise_error=False,
-        )  # fmt: skip
-        assert response.code == 403 and b"not one of yours" in response.body
-        assert b"rank" not in response.body
