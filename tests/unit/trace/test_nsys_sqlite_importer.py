@@ -348,14 +348,13 @@ def test_text_where_integers_belong(make_export: Callable[..., Path]) -> None:
         load_trace(path)
 
 
+@pytest.mark.parametrize("backend", ["connectorx"], indirect=True)  # only it fails this way
 def test_a_failing_connectorx_call_is_read_again_by_sqlite3(
     fixture_db: Path, trace: Trace, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stand-in for connectorx failing on its own under load ("timed out waiting for
     connection", seen in worker processes on busy cores): every other range fails, and
     the report still reads whole, equal to a clean read."""
-    if backend != "connectorx":
-        pytest.skip("only the connectorx reader can fail this way")
     real = nsys_sqlite._connectorx()
     calls = {"n": 0, "failed": 0}
 
