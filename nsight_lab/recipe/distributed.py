@@ -11,8 +11,9 @@ task finishes, as Arrow IPC streams.
 A lost worker: the scheduler first reschedules the tasks it held (up to its
 ``distributed.scheduler.allowed-failures``; the LocalCluster sets 0, leaving that
 to us). A task that still fails, because the scheduler gave up (``KilledWorker``)
-or for any other reason, is submitted once more; when that fails too, the report is
-named in the run's warnings and the others go on.
+or for any other reason, is submitted once more, alone, after the first pass (so a
+report that was only in flight beside the one that killed their worker survives);
+when that fails too, the report is named in the run's warnings and the others go on.
 """
 
 from __future__ import annotations
@@ -101,23 +102,38 @@ def map_on_dask(
             key = f"nsight-lab-map-{run}-{task.index}-{attempt}"
             return client.submit(map_task_packed, task, key=key, pure=False)
 
+        def failed(task: MapTask, attempt: int, exc: Exception) -> MapOutcome:
+            return lost(
+                task,
+                f"its Dask worker failed {attempt + 1} times while mapping it "
+                f"({type(exc).__name__}: {exc}); the other reports were mapped",
+            )
+
+        # A report in flight on a worker that another report killed fails through no
+        # fault of its own: retries run after the first pass, one report at a time, so
+        # only a report that fails again by itself is named.
+        again: list[tuple[MapTask, int]] = []
         pending = {submit(t, 0): (t, 0) for t in tasks}
-        stream = distributed.as_completed(list(pending))
-        for future in stream:
+        for future in distributed.as_completed(list(pending)):
             task, attempt = pending.pop(future)
             try:
                 outcome: MapOutcome = future.result()
             except Exception as exc:  # KilledWorker, a lost connection, a task error
                 if attempt < retries:
-                    retry = submit(task, attempt + 1)
-                    pending[retry] = (task, attempt + 1)
-                    stream.add(retry)
+                    again.append((task, attempt + 1))
                     continue
-                outcome = lost(
-                    task,
-                    f"its Dask worker failed {attempt + 1} times while mapping it "
-                    f"({type(exc).__name__}: {exc}); the other reports were mapped",
-                )
+                outcome = failed(task, attempt, exc)
             finally:
                 future.release()
+            done(outcome.unpacked())
+        for task, first in sorted(again, key=lambda pair: pair[0].index):
+            for attempt in range(first, retries + 1):
+                future = submit(task, attempt)
+                try:
+                    outcome = future.result()
+                    break
+                except Exception as exc:
+                    outcome = failed(task, attempt, exc)
+                finally:
+                    future.release()
             done(outcome.unpacked())
