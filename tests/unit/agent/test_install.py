@@ -30,7 +30,10 @@ def test_the_copy_holds_the_bootstrap_the_agent_py_spy_and_a_writable_spool(tmp_
     install(root)
 
 
-@pytest.mark.skipif(not Path(FOREIGN_PYTHON).exists(), reason=f"{FOREIGN_PYTHON} is not installed")
+@pytest.mark.skipif(
+    not Path(FOREIGN_PYTHON).exists() and not os.environ.get("CI"),
+    reason=f"{FOREIGN_PYTHON} is not installed (in CI its absence fails the test)",
+)
 def test_an_interpreter_without_nsight_lab_imports_the_copied_agent(tmp_path: Path) -> None:
     root = tmp_path / "agent"
     install(root)
