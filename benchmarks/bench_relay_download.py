@@ -96,9 +96,8 @@ def _line(process: subprocess.Popen[str], timeout: float = 60) -> str:
 
 
 def _report(
-    api: httpx.Client, process: subprocess.Popen[str], agent_id: str, size: int
+    api: httpx.Client, process: subprocess.Popen[str], agent_id: str, collection_id: str, size: int
 ) -> dict[str, Any]:
-    collection_id = api.post("/profiler/start", json={"tag": TAG}).json()["collection_id"]
     assert process.stdin is not None
     process.stdin.write(f"report {collection_id} {size} 42\n")
     process.stdin.flush()
@@ -124,8 +123,10 @@ def main() -> int:
         agents = [_agent(gw, work, "pod"), _agent(gw, work, "upload")]
         try:
             with httpx.Client(base_url=f"{gw}/coordinator/api/v1", timeout=60) as api:
-                held = _report(api, *agents[0], size)
-                stored = _report(api, *agents[1], size)
+                started = api.post("/profiler/start", json={"tag": TAG})
+                collection_id = started.json()["collection_id"]
+                held = _report(api, *agents[0], collection_id, size)
+                stored = _report(api, *agents[1], collection_id, size)
             assert held["location"] == "agent" and stored["location"] == "storage"
             assert held["sha256"] == stored["sha256"], "the two reports differ"
             client = CoordinatorClient(CliConfig(gw=gw, tag=TAG), timeout=120)

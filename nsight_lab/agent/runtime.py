@@ -1111,7 +1111,7 @@ class Agent:
                 raise ProtocolError(f"upload plan is not an object: {str(plan)[:200]!r}")
             if plan.get("existing_file_id"):
                 log.info("%s is already stored as %s", entry.filename, plan["existing_file_id"])
-                if plan.get("method") == "held" or self.config.report_storage == "pod":
+                if self.config.report_storage == "pod":  # registered, then interrupted
                     self._keep(plan, entry, str(plan["existing_file_id"]))
                 return
             upload_id = str(plan["upload_id"])

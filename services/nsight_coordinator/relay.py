@@ -70,6 +70,8 @@ class Relay:
     delivered: bool = False
     claimed: bool = False
     why: str = ""
+    #: The end of the stream, once :meth:`_take` met it behind other chunks.
+    _end: StreamEnd | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.started = asyncio.get_running_loop().create_future()
@@ -81,10 +83,34 @@ class Relay:
             if self.closed.is_set():
                 raise RelayAbandoned(self.why or "the download ended before the agent's stream")
             try:
+                self.chunks.put_nowait(item)  # the common case: no timer, no task
+                return
+            except asyncio.QueueFull:
+                pass
+            try:
                 await asyncio.wait_for(self.chunks.put(item), 1.0)
                 return
             except asyncio.TimeoutError:
                 continue
+
+    async def _take(self) -> bytes | StreamEnd:
+        """Every chunk queued now, joined (fewer, larger writes), or the stream's end."""
+        if self._end is not None:
+            return self._end
+        try:
+            first = self.chunks.get_nowait()
+        except asyncio.QueueEmpty:
+            first = await asyncio.wait_for(self.chunks.get(), self.idle_s)
+        if isinstance(first, StreamEnd):
+            return first
+        parts = [first]
+        while not self.chunks.empty():
+            item = self.chunks.get_nowait()
+            if isinstance(item, StreamEnd):
+                self._end = item
+                break
+            parts.append(item)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def body(self) -> AsyncIterator[bytes]:
         """The bytes for the downloader, checked against the registered size and hash."""
@@ -95,7 +121,7 @@ class Relay:
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(self.chunks.get(), self.idle_s)
+                    item = await self._take()
                 except asyncio.TimeoutError:
                     raise RelayBroken(
                         f"the agent sent nothing for {self.idle_s:g} s after {total} of "

@@ -26,7 +26,9 @@ from nsight_lab.agent.runtime import start_agent_from_env
 
 
 def report_bytes(size: int, seed: int) -> bytes:
-    return random.Random(seed).randbytes(size)
+    rng = random.Random(seed)
+    block = 1 << 20  # randbytes takes at most 2**28 bytes at once
+    return b"".join(rng.randbytes(min(block, size - at)) for at in range(0, size, block))
 
 
 def main() -> int:
