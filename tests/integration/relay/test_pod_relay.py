@@ -7,6 +7,7 @@ A real coordinator and real agent processes (``tests.support.pod_agent``); the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -97,6 +98,35 @@ def test_concurrent_downloads_of_one_held_file_each_get_every_byte(
     with ThreadPoolExecutor(3) as pool:
         bodies = list(pool.map(one, range(3)))
     assert all(b == pod_agent.held[info["file_id"]] for b in bodies)
+
+
+def test_an_agent_sends_at_most_four_files_at_once_and_says_so_to_the_fifth(
+    coordinator: Coordinator, pod_agent: PodAgent, tmp_path: Path
+) -> None:
+    with coordinator.client() as api:
+        info = pod_agent.hold(api, 48 * MIB, seed=17)
+        link = api.get(f"/files/{info['file_id']}/download").json()["url"]
+    readers = []  # kept: a dropped reader closes its connection
+    with contextlib.ExitStack() as open_streams:
+        for _ in range(4):  # four downloaders that stop reading: the agent's streams wait
+            response = open_streams.enter_context(httpx.stream("GET", link, timeout=30))
+            assert response.status_code == 200
+            readers.append(response.iter_raw(64 * 1024))
+            next(readers[-1])
+        fifth = httpx.get(link, timeout=30)
+        assert fifth.status_code == 503, fifth.text[:300]
+        assert "sending other files" in fifth.json()["detail"]
+        readers.clear()
+    # Those downloaders gone, the agent's streams end and a new download gets every byte.
+    body = wait_until(
+        lambda: _fetch_or_none(link), 20, "a free stream slot on the agent", interval=0.5
+    )
+    assert body == pod_agent.held[info["file_id"]]
+
+
+def _fetch_or_none(url: str) -> bytes | None:
+    answer = httpx.get(url, timeout=60)
+    return answer.content if answer.status_code == 200 else None
 
 
 def test_a_file_whose_agent_is_gone_answers_503_saying_what_to_do(
