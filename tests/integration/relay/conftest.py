@@ -28,7 +28,7 @@ from tests.support.stack import base_env, wait_until
 
 TAG = "pod-relay"
 #: How long a relayed download waits for its agent in these tests.
-RELAY_WAIT_S = 2.0
+RELAY_WAIT_S = 5.0
 
 
 @dataclass
@@ -50,9 +50,9 @@ def coordinator(tmp_path: Path) -> Iterator[Coordinator]:
         db_path=tmp_path / "state.sqlite3",
         poll_timeout_s=1.0,
         heartbeat_interval_s=1.0,
-        agent_expiry_s=6.0,
+        agent_expiry_s=15.0,
         relay_wait_s=RELAY_WAIT_S,
-        relay_idle_s=3.0,
+        relay_idle_s=10.0,
     )
     store_root = tmp_path / "store"
     app = create_app(settings, LocalStore(store_root, b"test-signing-key-0123"))
@@ -77,7 +77,7 @@ class PodAgent:
     report_dir: Path
     held: dict[str, bytes] = field(default_factory=dict)
 
-    def line(self, timeout: float = 20.0) -> str:
+    def line(self, timeout: float = 60.0) -> str:
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         assert ready, "the agent process said nothing"
@@ -98,7 +98,7 @@ class PodAgent:
                  if f["kind"] == "report"),
                 None,
             ),
-            20,
+            60,
             "the held report to be registered",
         )  # fmt: skip
         assert info["sha256"] == sha and info["size"] == size

@@ -61,7 +61,7 @@ def test_a_held_report_downloads_through_the_relay_byte_for_byte(
     # The agent heard the coordinator confirm delivery (ETag = the file's sha256).
     log = tmp_path / "agent.log"
     relayed = f"relayed {pod_agent.path_of(info)} ({info['size']} bytes)"
-    wait_until(lambda: relayed in log.read_text(), 10, "the agent's log to say it relayed")
+    wait_until(lambda: relayed in log.read_text(), 60, "the agent's log to say it relayed")
     assert "relay of" not in log.read_text(), log.read_text()
 
 
@@ -119,7 +119,7 @@ def test_an_agent_sends_at_most_four_files_at_once_and_says_so_to_the_fifth(
         readers.clear()
     # Those downloaders gone, the agent's streams end and a new download gets every byte.
     body = wait_until(
-        lambda: _fetch_or_none(link), 20, "a free stream slot on the agent", interval=0.5
+        lambda: _fetch_or_none(link), 60, "a free stream slot on the agent", interval=0.5
     )
     assert body == pod_agent.held[info["file_id"]]
 
@@ -159,7 +159,7 @@ def test_an_agent_that_does_not_answer_in_time_gives_503_after_the_bounded_wait(
             pod_agent.signal(signal.SIGCONT)
     assert answer.status_code == 503, answer.text
     assert f"within {RELAY_WAIT_S:g} s" in answer.json()["detail"]
-    assert RELAY_WAIT_S * 0.9 <= waited < RELAY_WAIT_S + 5
+    assert RELAY_WAIT_S * 0.9 <= waited < RELAY_WAIT_S + 20  # a loaded machine is slow
     # Once it runs again, the next download works: the stale command did no harm.
     body = _download(coordinator, info, tmp_path / "out" / info["filename"])
     assert body == pod_agent.held[info["file_id"]]
