@@ -49,6 +49,8 @@ log = logging.getLogger("nsight_analysis.local")
 
 _SERVICES_ROOT = Path(__file__).resolve().parents[2]
 _REPO_ROOT = Path(sys.modules["nsight_lab"].__file__ or ".").resolve().parents[1]
+#: How often a worker's start looks up from its pipe to see whether it was killed.
+_READY_POLL_S = 0.5
 
 
 class WorkerDied(RuntimeError):
@@ -69,11 +71,18 @@ class _LineReader:
         deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self._buffer:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not self._selector.select(wait):
+            try:
+                ready = self._selector.select(wait)
+            except (ValueError, OSError):  # closed by a kill from another thread
+                return b""
+            if not ready:
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
                 continue
-            chunk = os.read(self._fd, 65536)
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:  # closed by a kill from another thread
+                return b""
             if not chunk:
                 rest, self._buffer = self._buffer, b""
                 return rest
@@ -125,12 +134,23 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, stop: threading.Event | None = None) -> None:
+        """Until the worker says it is ready; in short waits, so that a worker killed
+        meanwhile (by a stop, from another thread) ends this at once even where its
+        pipe's end of file is never seen (the other thread closes the pipe and its
+        selector while this one polls them)."""
         deadline = time.monotonic() + timeout
-        event = self.next_event(timeout)
-        while event is not None and event.get("event") == "kernel":
+        event: dict[str, Any] | None = None
+        while (remaining := deadline - time.monotonic()) > 0:
+            event = self.next_event(min(_READY_POLL_S, remaining))
+            if event is None:
+                if self.proc.poll() is not None or (stop is not None and stop.is_set()):
+                    break
+                continue
+            if event.get("event") != "kernel":
+                break
             self.kernel_pid = event.get("pid")
-            event = self.next_event(max(0.0, deadline - time.monotonic()))
+            event = None
         if event is None or event.get("event") != "ready":
             self.kill()
             raise WorkerDied(
@@ -219,7 +239,7 @@ class _Slot:
         self.worker = worker
         if self.executor.stopping.is_set():
             worker.kill()
-        worker.wait_ready(settings.worker_start_timeout_s)
+        worker.wait_ready(settings.worker_start_timeout_s, stop=self.executor.stopping)
         return worker
 
     def _loop(self) -> None:
