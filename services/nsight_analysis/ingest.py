@@ -18,6 +18,13 @@ is the verdict for that content, so a broken report is parsed once, not once per
 Each conversion runs in a child process (``python -m nsight_lab.trace.convert``):
 the memory it takes is the child's, bounded by the sorted sink's window whatever
 the trace size, and a report that crashes its importer cannot take the service down.
+
+Right after converting a report, the Timeline layout of it is built once too
+(``python -m nsight_lab.jupyter.widgets.stored_layout``, another child) and stored
+beside the trace under ``traces/<sha256>/timeline-v<N>-<layers>/``
+(:mod:`nsight_lab.jupyter.widgets.stored_layout`), so that no Jupyter server has to
+lay out a big report before its first view. A layout that fails is recorded there
+(``failed.json``) and logged; the conversion stands, and viewers lay it out themselves.
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ from typing import Any
 from nsight_analysis.scope import CoordinatorScopes, ScopeError, ScopeFile, is_report_file
 from nsight_analysis.settings import AnalysisSettings
 from nsight_lab.analysis_models import JobWarning
+from nsight_lab.jupyter.widgets import stored_layout
+from nsight_lab.jupyter.widgets.lanes import LAYERS
+from nsight_lab.jupyter.widgets.trace_view import layout_name
 from nsight_lab.models import CollectionState, ConversionState, ConversionUpdate, FileInfo
 from nsight_lab.recipe.inputs import report_name
 from nsight_lab.recipe.reports import ReportRef
@@ -78,6 +88,14 @@ class IngestCounts:
     #: Conversions found in storage already (same content, or converted before a restart).
     reused: int = 0
     skipped: int = 0
+    #: Timeline layouts built (one child process each) and stored, and ones that failed.
+    laid_out: int = 0
+    layout_failed: int = 0
+
+
+def layout_key(sha256: str, name: str) -> str:
+    """The storage key of one object of a report's stored Timeline layout."""
+    return trace_key(sha256, f"{layout_name(LAYERS)}/{name}")
 
 
 class Ingester:
@@ -93,6 +111,8 @@ class Ingester:
         self.last_error: str | None = None
         #: The latest conversion run: key, state, seconds, peak RSS of its process.
         self.last_conversion: dict[str, Any] | None = None
+        #: The latest layout run: sha256, ok, seconds, CPU-s, peak RSS, stored bytes.
+        self.last_layout: dict[str, Any] | None = None
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._stopping = threading.Event()
@@ -128,6 +148,7 @@ class Ingester:
             **self.counts.__dict__,
             "last_error": self.last_error,
             "last_conversion": self.last_conversion,
+            "last_layout": self.last_layout,
         }
 
     def _loop(self) -> None:
@@ -251,6 +272,7 @@ class Ingester:
             if answer.get("ok"):
                 if self._local_path(file.key) is None:
                     self._upload(sha, target)
+                self.lay_out(sha, target, scratch)
                 log.info(
                     "ingest: converted %s in %.1f s (peak %s MB)",
                     file.key,
@@ -277,6 +299,40 @@ class Ingester:
         log.warning("ingest: %s cannot be converted: %s", file.key, error)
         return Conversion(ConversionState.FAILED, sha, error)
 
+    def lay_out(self, sha: str, converted: Path, scratch: Path) -> None:
+        """Build and store the report's Timeline layout; a failure is recorded, not raised."""
+        in_place = self._local_path(layout_key(sha, "").rstrip("/"))
+        folder = in_place or scratch / "layout"
+        command = [sys.executable, "-m", "nsight_lab.jupyter.widgets.stored_layout",
+                   str(converted), str(folder), "--layers", ",".join(LAYERS),
+                   "--nice", str(self.settings.ingest_nice)]  # fmt: skip
+        try:
+            answer = self._child(command, "the layout")
+            if answer.get("ok") and in_place is None:
+                for name in stored_layout.upload_order(folder):  # the head last
+                    self.store.put_file(layout_key(sha, name), folder / name)
+        except (StorageError, OSError) as exc:
+            answer = {"ok": False, "error": f"storing the layout failed: {exc}"}
+        self.last_layout = {"sha256": sha, **answer}
+        if answer.get("ok"):
+            self.counts.laid_out += 1
+            log.info("ingest: laid out %s in %.1f s (%s CPU-s, peak %s MB, %d bytes)", sha[:12],
+                     answer.get("seconds", 0.0), answer.get("cpu_s"), answer.get("peak_rss_mb"),
+                     answer.get("bytes", 0))  # fmt: skip
+            return
+        self.counts.layout_failed += 1
+        error = str(answer.get("error") or "laying the timeline out failed")
+        log.warning(
+            "ingest: cannot lay out %s (viewers lay it out themselves): %s", sha[:12], error
+        )
+        if in_place is not None:
+            shutil.rmtree(in_place, ignore_errors=True)
+        with contextlib.suppress(StorageError, OSError):
+            self.store.put_bytes(
+                layout_key(sha, stored_layout.FAILED_FILE),
+                json.dumps({"error": error, "failed_at": time.time()}).encode(),
+            )
+
     def _run_child(self, source: Path, target: Path, file: ScopeFile) -> dict[str, Any]:
         self.counts.parsed += 1
         command = [
@@ -292,6 +348,10 @@ class Ingester:
             "--nice",
             str(self.settings.ingest_nice),
         ]
+        return self._child(command, "the conversion")
+
+    def _child(self, command: list[str], what: str) -> dict[str, Any]:
+        """Run one child that ends with a JSON line on stdout; its answer, or why it has none."""
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._children.add(child)
         try:
@@ -301,7 +361,7 @@ class Ingester:
             child.communicate()
             return {
                 "ok": False,
-                "error": f"conversion took longer than {self.settings.ingest_timeout_s:.0f} s",
+                "error": f"{what} took longer than {self.settings.ingest_timeout_s:.0f} s",
             }
         finally:
             self._children.discard(child)
@@ -312,9 +372,9 @@ class Ingester:
         if child.returncode < 0:
             name = signal.Signals(-child.returncode).name
             hint = " (out of memory?)" if name == "SIGKILL" else ""
-            return {"ok": False, "error": f"the conversion process was killed by {name}{hint}"}
+            return {"ok": False, "error": f"{what} process was killed by {name}{hint}"}
         tail = err.strip().splitlines()[-1:] or ["no output"]
-        return {"ok": False, "error": f"the conversion process failed: {tail[0][:500]}"}
+        return {"ok": False, "error": f"{what} process failed: {tail[0][:500]}"}
 
     def _upload(self, sha: str, folder: Path) -> None:
         """Every file but the manifest, then the manifest: readers see all or nothing."""
