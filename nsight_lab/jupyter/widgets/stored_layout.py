@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -59,6 +60,10 @@ REFS_FILE = "refs.npy"
 #: The first view is answered from the levels a view of the whole report this many
 #: pixels wide picks (wider than any screen's timeline), so its tiles never wait.
 FIRST_VIEW_PX = 4096
+
+
+#: What an object of a stored layout may be called (no paths: they become local file names).
+_OBJECT = re.compile(r"^[0-9a-z_-]{1,40}\.npy$")
 
 
 class StoredLayoutError(ValueError):
@@ -122,6 +127,9 @@ class StoredHead:
             layout, objects, levels = data["layout"], data["objects"], data["levels"]
             if layout.get("version") != LAYOUT_VERSION or list(layout["layers"]) != list(layers):
                 return None
+            for name in objects:
+                if not _OBJECT.match(name):
+                    raise ValueError(f"a bad object name {name[:40]!r}")
             for level in levels:
                 for name in level["files"]:
                     spec = objects[name]

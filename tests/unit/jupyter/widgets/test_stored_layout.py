@@ -177,7 +177,8 @@ def test_a_layout_of_another_version_or_other_layers_is_not_this_one(stored: Pat
     assert StoredHead.parse(data) is not None
     assert StoredHead.parse({**data, "version": data["version"] + 1}) is None
     assert StoredHead.parse(data, ("kernels",)) is None
-    for bad in ([], {"version": data["version"]}, {**data, "levels": []}):
+    evil = {**data, "objects": {**data["objects"], "../../escape.npy": {"bytes": 1, "sha256": "0"}}}
+    for bad in ([], {"version": data["version"]}, {**data, "levels": []}, evil):
         with pytest.raises(StoredLayoutError, match="head"):
             StoredHead.parse(bad)
 
