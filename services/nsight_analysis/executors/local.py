@@ -213,8 +213,13 @@ class _Slot:
             settings.cell_timeout_s,
             settings.work_dir / "workers" / f"slot-{self.index}.log",
         )
-        worker.wait_ready(settings.worker_start_timeout_s)
+        # Known to the slot before it is ready, so a service stop during a slow start
+        # kills it at once instead of waiting out the start timeout; a stop that came
+        # while it was being spawned (and so did not see it) is honoured here.
         self.worker = worker
+        if self.executor.stopping.is_set():
+            worker.kill()
+        worker.wait_ready(settings.worker_start_timeout_s)
         return worker
 
     def _loop(self) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.analysis.conftest import RECIPES, wait_file, wait_job
 from tests.support.analysis_stack import AnalysisStack, Uploaded, upload_reports
+from tests.support.stack import base_env
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +155,43 @@ def test_a_restart_keeps_every_job_and_its_outputs_and_fails_the_interrupted_one
             assert wait_job(api, queued["job_id"])["state"] == "succeeded"
     finally:
         stack.stop()
+
+
+#: Loaded by every Python the test stack starts (PYTHONPATH); only analysis workers wait.
+_SLOW_WORKER_START = """\
+import sys, time
+if "nsight_analysis.executors.worker" in sys.orig_argv:
+    time.sleep(60)  # a worker whose start is slow: a loaded machine, a cold disk
+"""
+
+
+def test_a_stop_while_workers_are_still_starting_does_not_wait_for_them(
+    tmp_path: Path,
+) -> None:
+    """``up`` stopped (Ctrl-C, SIGTERM) during the workers' start must end at once: a
+    worker not ready yet is still the slot's to kill, not a start to wait out."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_SLOW_WORKER_START)
+    path = os.pathsep.join([str(hook), base_env()["PYTHONPATH"]])
+    stack = AnalysisStack(tmp_path / "data", workers=2, env={"PYTHONPATH": path}).start()
+    time.sleep(1.0)  # both slots are inside their workers' start
+    began = time.monotonic()
+    stack.stop()
+    took = time.monotonic() - began
+    assert stack.proc is not None and stack.proc.returncode is not None
+    assert took < 10.0, f"stop took {took:.1f} s: it waited for a worker's start"
+    leftovers = [
+        pid
+        for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+        if _alive(pid) and _cmdline_has(pid, str(hook))
+    ]
+    assert leftovers == [], f"processes of the stopped stack still run: {leftovers}"
+
+
+def _cmdline_has(pid: int, text: str) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return text.encode() in environ
