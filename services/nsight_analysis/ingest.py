@@ -272,7 +272,8 @@ class Ingester:
             if answer.get("ok"):
                 if self._local_path(file.key) is None:
                     self._upload(sha, target)
-                self.lay_out(sha, target, scratch)
+                if self.settings.ingest_layout:
+                    self.lay_out(sha, target, scratch)
                 log.info(
                     "ingest: converted %s in %.1f s (peak %s MB)",
                     file.key,

@@ -7,15 +7,17 @@ local-folder path and the whole flow through ``nsight-lab up`` are in
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 from nsight_analysis.ingest import Ingester, layout_key
-from nsight_analysis.scope import CoordinatorScopes
+from nsight_analysis.scope import CoordinatorScopes, ScopeFile
 from nsight_analysis.settings import AnalysisSettings
 from nsight_lab.jupyter.widgets.stored_layout import FAILED_FILE, HEAD_FILE, StoredHead
+from nsight_lab.models import ConversionState
 from nsight_lab.storage.base import ObjectInfo
 from nsight_lab.storage.s3 import S3Store
 from nsight_lab.trace import convert_trace
@@ -93,3 +95,27 @@ def test_a_layout_that_fails_is_recorded_and_stores_no_head(
         failure = json.loads(stream.read())
     assert "laying the timeline out failed" in failure["error"]
     assert ingest.last_layout is not None and ingest.last_layout["ok"] is False
+
+
+@pytest.mark.parametrize("layout", [True, False])
+def test_a_report_in_s3_is_converted_and_laid_out_unless_that_is_off(
+    store: S3Store, fixtures_dir: Path, tmp_path: Path, layout: bool
+) -> None:
+    report = fixtures_dir / "nsys-sqlite" / "cloverleaf-a100.sqlite"
+    sha = hashlib.sha256(report.read_bytes()).hexdigest()
+    for old in list(store.list(f"traces/{sha}/")):
+        store.delete(old.key)
+    key = f"sessions/s/c/{report.name}"
+    store.put_file(key, report)
+    settings = AnalysisSettings(work_dir=tmp_path / "work", ingest=False, ingest_layout=layout)
+    ingest = Ingester(settings, store, CoordinatorScopes("http://127.0.0.1:9/"))
+    outcome = ingest.ensure(ScopeFile(key, report.name, 0, report.stat().st_size, sha))
+    assert outcome.state == ConversionState.CONVERTED
+    assert ingest.counts.parsed == 1
+    head = store.head(layout_key(sha, HEAD_FILE))
+    assert (head is not None) is layout
+    assert ingest.counts.laid_out == int(layout)
+    assert not (tmp_path / "work" / "ingest" / sha).exists(), "the scratch folder is gone"
+    again = ingest.ensure(ScopeFile(key, report.name, 0, report.stat().st_size, sha))
+    assert again.state == ConversionState.CONVERTED
+    assert (ingest.counts.parsed, ingest.counts.laid_out) == (1, int(layout)), "once"
