@@ -299,6 +299,9 @@ async def stored_layout_for(
             "%s: the stored layout is unusable (%s); laying it out here", info.filename, exc
         )
         return None
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     timeline = head.timeline(levels, info.filename)
     views.arriving[(info.sha256, name)] = timeline
     task = asyncio.create_task(
@@ -321,9 +324,17 @@ async def _fetch_objects(
     missing = [name for name in names if name not in urls]
     if missing:
         raise StoredLayoutError(f"the stored layout has no URL for its objects {missing[:3]}")
-    await asyncio.gather(
-        *(fetch_to(conn, urls[name], folder / name, 600.0, client) for name in names)
-    )
+    fetches = [
+        asyncio.ensure_future(fetch_to(conn, urls[name], folder / name, 600.0, client))
+        for name in names
+    ]
+    try:
+        await asyncio.gather(*fetches)
+    except BaseException:
+        for fetch in fetches:  # one failed: the others stop too, before the folder goes
+            fetch.cancel()
+        await asyncio.gather(*fetches, return_exceptions=True)
+        raise
 
 
 async def _arrive(
