@@ -234,6 +234,9 @@ def stored_report(stack: AnalysisStack, report: Path) -> str:
     if found[0]["conversion"]["state"] != "converted":
         raise SystemExit(f"the analysis side could not convert it: {found[0]['conversion']}")
     print(f"conversion by the analysis side: {time.perf_counter() - began:.0f} s", flush=True)
+    while httpx.get(stack.analysis_url + "ingest", timeout=60).json()["layouts_pending"]:
+        time.sleep(1)  # its layout, queued after the conversion
+    print(f"with its layout: {time.perf_counter() - began:.0f} s", flush=True)
     return uploaded.collection_id
 
 

@@ -156,6 +156,8 @@ class IngestStatus(_Model):
     layout_failed: int = 0
     #: The latest layout: sha256, ok, seconds, cpu_s, peak_rss_mb, events, levels, bytes.
     last_layout: dict[str, Any] | None = None
+    #: Converted reports queued for their layout (laid out one at a time, after conversion).
+    layouts_pending: int = 0
 
 
 class TraceLinks(_Model):

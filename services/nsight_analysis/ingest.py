@@ -19,11 +19,13 @@ Each conversion runs in a child process (``python -m nsight_lab.trace.convert``)
 the memory it takes is the child's, bounded by the sorted sink's window whatever
 the trace size, and a report that crashes its importer cannot take the service down.
 
-Right after converting a report, the Timeline layout of it is built once too
+After converting a report, the Timeline layout of it is built once too
 (``python -m nsight_lab.jupyter.widgets.stored_layout``, another child) and stored
 beside the trace under ``traces/<sha256>/timeline-v<N>-<layers>/``
 (:mod:`nsight_lab.jupyter.widgets.stored_layout`), so that no Jupyter server has to
-lay out a big report before its first view. A layout that fails is recorded there
+lay out a big report before its first view. Layouts are queued to a thread of their
+own, one at a time: the conversion is recorded (and a job waiting for it goes on)
+without waiting for its layout. A layout that fails is recorded there
 (``failed.json``) and logged; the conversion stands, and viewers lay it out themselves.
 """
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import shutil
 import signal
 import subprocess
@@ -119,6 +122,11 @@ class Ingester:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._children: set[subprocess.Popen[str]] = set()
+        #: Converted reports waiting for their layout: (sha256, converted folder, scratch).
+        self._layouts: queue.Queue[tuple[str, Path, Path] | None] = queue.Queue()
+        self._layout_thread: threading.Thread | None = None
+        #: Layouts queued or running.
+        self._layouts_pending = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -137,6 +145,10 @@ class Ingester:
         if self._thread is not None:
             self._thread.join(15)
             self._thread = None
+        if self._layout_thread is not None:
+            self._layouts.put(None)
+            self._layout_thread.join(15)
+            self._layout_thread = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -149,6 +161,7 @@ class Ingester:
             "last_error": self.last_error,
             "last_conversion": self.last_conversion,
             "last_layout": self.last_layout,
+            "layouts_pending": self._layouts_pending,
         }
 
     def _loop(self) -> None:
@@ -251,6 +264,7 @@ class Ingester:
         scratch = self.settings.work_dir / "ingest" / sha
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
+        queued = False
         try:
             source = self._local_path(file.key)
             if source is None:
@@ -273,7 +287,10 @@ class Ingester:
                 if self._local_path(file.key) is None:
                     self._upload(sha, target)
                 if self.settings.ingest_layout:
-                    self.lay_out(sha, target, scratch)
+                    if source.parent == scratch:
+                        source.unlink()  # the layout reads the converted tables only
+                    self._queue_layout(sha, target, scratch)
+                    queued = True
                 log.info(
                     "ingest: converted %s in %.1f s (peak %s MB)",
                     file.key,
@@ -287,7 +304,8 @@ class Ingester:
             log.warning("ingest: %s: %s", file.key, exc)
             return Conversion(ConversionState.PENDING, sha, f"storage error: {exc}")
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if not queued:
+                shutil.rmtree(scratch, ignore_errors=True)
         in_place = self._local_path(trace_prefix(sha).rstrip("/"))
         if in_place is not None:
             shutil.rmtree(in_place, ignore_errors=True)  # the tables it got to: of no use
@@ -299,6 +317,34 @@ class Ingester:
         )
         log.warning("ingest: %s cannot be converted: %s", file.key, error)
         return Conversion(ConversionState.FAILED, sha, error)
+
+    def _queue_layout(self, sha: str, converted: Path, scratch: Path) -> None:
+        """Lay ``converted`` out in the layout thread (started on first use); ``scratch``
+        is removed once done."""
+        with self._locks_guard:
+            if self._layout_thread is None or not self._layout_thread.is_alive():
+                self._layout_thread = threading.Thread(
+                    target=self._layout_loop, name="analysis-layout", daemon=True
+                )
+                self._layout_thread.start()
+            self._layouts_pending += 1
+        self._layouts.put((sha, converted, scratch))
+
+    def _layout_loop(self) -> None:
+        while True:
+            item = self._layouts.get()
+            if item is None:
+                return
+            sha, converted, scratch = item
+            try:
+                if not self._stopping.is_set():
+                    self.lay_out(sha, converted, scratch)
+            except Exception:  # keep laying out whatever one report did
+                log.exception("ingest: unexpected error laying out %s", sha[:12])
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+                with self._locks_guard:
+                    self._layouts_pending -= 1
 
     def lay_out(self, sha: str, converted: Path, scratch: Path) -> None:
         """Build and store the report's Timeline layout; a failure is recorded, not raised."""
@@ -321,6 +367,8 @@ class Ingester:
                      answer.get("seconds", 0.0), answer.get("cpu_s"), answer.get("peak_rss_mb"),
                      answer.get("bytes", 0))  # fmt: skip
             return
+        if self._stopping.is_set():
+            return  # killed by the service's stop: not the report's fault, nothing to record
         self.counts.layout_failed += 1
         error = str(answer.get("error") or "laying the timeline out failed")
         log.warning(

@@ -23,6 +23,7 @@ from nsight_lab.storage.s3 import S3Store
 from nsight_lab.trace import convert_trace
 from nsight_lab.trace.converted import table_file
 from tests.support.minio import MinioServer
+from tests.support.stack import wait_until
 
 SHA = "ab" * 32
 
@@ -112,10 +113,14 @@ def test_a_report_in_s3_is_converted_and_laid_out_unless_that_is_off(
     outcome = ingest.ensure(ScopeFile(key, report.name, 0, report.stat().st_size, sha))
     assert outcome.state == ConversionState.CONVERTED
     assert ingest.counts.parsed == 1
+    # The layout runs after the conversion is recorded, in the ingest's layout thread.
+    wait_until(lambda: ingest.status()["layouts_pending"] == 0 and (
+        ingest.counts.laid_out + ingest.counts.layout_failed == int(layout)), 120,
+        "the layout thread")  # fmt: skip
     head = store.head(layout_key(sha, HEAD_FILE))
     assert (head is not None) is layout
     assert ingest.counts.laid_out == int(layout)
-    assert not (tmp_path / "work" / "ingest" / sha).exists(), "the scratch folder is gone"
+    wait_until(lambda: not (tmp_path / "work" / "ingest" / sha).exists(), 10, "scratch removal")
     again = ingest.ensure(ScopeFile(key, report.name, 0, report.stat().st_size, sha))
     assert again.state == ConversionState.CONVERTED
     assert (ingest.counts.parsed, ingest.counts.laid_out) == (1, int(layout)), "once"

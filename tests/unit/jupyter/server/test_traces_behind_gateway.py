@@ -189,7 +189,13 @@ def test_a_stored_layout_is_served_only_to_a_tenant_with_that_content(behind: Te
                        params={"collection_id": behind.uploaded.collection_id}, headers=alice)  # fmt: skip
     sha = listed.json()[0]["sha256"]
     route = f"traces/{sha}/layouts/{layout_name(LAYERS)}"
-    owner = httpx.get(api + route, headers={"Authorization": f"Bearer {behind.carol}"}, timeout=10)
+
+    def laid_out() -> httpx.Response | None:  # after the conversion, in the layout thread
+        found = httpx.get(api + route, headers={"Authorization": f"Bearer {behind.carol}"},
+                          timeout=10)  # fmt: skip
+        return found if found.status_code != 404 else None
+
+    owner = wait_until(laid_out, 120, "the stored layout")
     assert owner.status_code == 200, owner.text
     assert owner.json()["head"]["layout"]["event_count"] > 0
     other = httpx.get(api + route, headers={"Authorization": f"Bearer {behind.bob}"}, timeout=10)

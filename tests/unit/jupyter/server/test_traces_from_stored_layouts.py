@@ -44,6 +44,7 @@ from tests.support.analysis_stack import (
     wait_converted,
 )
 from tests.support.reports import distinct_copy
+from tests.support.stack import wait_until
 from tests.unit.jupyter.server.test_traces import RANKS, decode, open_view
 
 
@@ -95,7 +96,10 @@ def storage_of(stack: AnalysisStack, sha256: str) -> Path:
 
 
 def head_of(stack: AnalysisStack, sha256: str) -> StoredHead:
+    """The stored layout's head, once the ingest's layout thread (after the conversion)
+    wrote it."""
     path = storage_of(stack, sha256) / layout_name(LAYERS) / HEAD_FILE
+    wait_until(path.is_file, 120, f"the stored layout of {sha256[:12]}")
     head = StoredHead.parse(json.loads(path.read_text()))
     assert head is not None
     return head
@@ -238,9 +242,9 @@ async def test_a_stored_layout_that_is_damaged_or_foreign_falls_back_to_laying_o
     uploaded = upload_reports(gateway.coordinator_url, [report], tag=f"damaged-{seed}")
     wait_converted(gateway.coordinator_url, uploaded.collection_id)
     files = files_of(gateway, uploaded.collection_id)
+    head = head_of(gateway, files[0].sha256)
     local = laid_out_here(gateway, files)  # before the damage: the right answers
-    folder = storage_of(gateway, files[0].sha256) / layout_name(LAYERS)
-    damage(folder, head_of(gateway, files[0].sha256))
+    damage(storage_of(gateway, files[0].sha256) / layout_name(LAYERS), head)
     fetches.release()
     code, view = await open_view(jp_fetch, {"collection_id": uploaded.collection_id})
     assert code == 200, view
