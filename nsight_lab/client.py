@@ -262,7 +262,8 @@ class CoordinatorClient:
         """Fetch one file through its presigned URL, verifying size and sha256.
 
         The bytes go to a temporary name and are renamed only once verified, so an
-        interrupted or corrupted transfer never leaves a plausible-looking report.
+        interrupted or corrupted transfer never leaves a plausible-looking report, nor
+        a partial one. A file an agent keeps in its Pod comes the same way, relayed.
         """
         link = self.download_link(info.file_id)
         url = urljoin(self.base_url, link.url)
@@ -270,13 +271,23 @@ class CoordinatorClient:
         partial = target.with_name(target.name + ".part")
         digest = hashlib.sha256()
         size = 0
-        with self._stream(url) as response, partial.open("wb") as out:
-            for chunk in response.iter_bytes(1024 * 1024):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-                if on_bytes:
-                    on_bytes(len(chunk))
+        try:
+            with self._stream(url) as response, partial.open("wb") as out:
+                try:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if on_bytes:
+                            on_bytes(len(chunk))
+                except httpx.TransportError as exc:
+                    raise DownloadCorrupted(
+                        f"{info.filename}: the transfer broke off after {size} of {info.size} "
+                        f"bytes ({type(exc).__name__}: {exc}); nothing was written, retry"
+                    ) from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         if size != info.size or digest.hexdigest() != info.sha256:
             partial.unlink(missing_ok=True)
             raise DownloadCorrupted(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -66,6 +66,8 @@ class ParticipantState(str, Enum):
 class CommandKind(str, Enum):
     START = "start"
     STOP = "stop"
+    #: Send one file this agent holds in its Pod to ``PUT agents/{id}/relays/{request_id}``.
+    RELAY = "relay"
 
 
 # --- agents -------------------------------------------------------------------------
@@ -155,6 +157,9 @@ class Command(AppliedCapture):
     duration_s: float | None = None
     delay_s: float | None = None
     issued_at: datetime
+    #: ``relay`` only: which held file to stream, and the relay request it answers.
+    file_id: str | None = None
+    request_id: str | None = None
 
 
 class CommandBatch(_Model):
@@ -313,6 +318,9 @@ class UploadRequest(_Model):
     collection_files: int = Field(1, ge=1, le=64)
     #: What the agent knows about the report: clock anchor, steps, overhead, warnings.
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The agent keeps the file in its Pod (``storage_type: pod``) and streams it
+    #: through the coordinator when someone downloads it; the plan's method is ``held``.
+    held: bool = False
 
     @field_validator("metadata")
     @classmethod
@@ -334,7 +342,8 @@ class UploadPlan(_Model):
     upload_id: str
     key: str
     #: ``single``: PUT the whole body to ``url``. ``multipart``: PUT each part to its
-    #: URL, then POST the ETags to ``complete``.
+    #: URL, then POST the ETags to ``complete``. ``held``: keep the file (named as the
+    #: key's last segment) and POST ``complete`` with no parts.
     method: str
     url: str | None = None
     #: Headers the single PUT must carry (``If-None-Match: *`` on S3: a URL that
@@ -408,6 +417,19 @@ class FileInfo(_Model):
     conversion: FileConversion = FileConversion()
     #: The agent's metadata for the report (``overhead_pct``, ``steps``, ``clock``...).
     metadata: dict[str, Any] = {}
+    #: ``storage``: in object storage. ``agent``: held in the profiled Pod by the agent
+    #: that recorded it (``agent_id``); downloads are relayed from that agent on demand.
+    location: Literal["storage", "agent"] = "storage"
+
+
+class RelayFailure(_Model):
+    """An agent's answer to a ``relay`` command it cannot serve."""
+
+    #: ``missing``: the file is gone from the Pod; ``changed``: its size differs from
+    #: what was registered; ``busy``: the agent streams its maximum already;
+    #: ``unreadable``: any other error reading it.
+    reason: Literal["missing", "changed", "busy", "unreadable"]
+    message: str = Field("", max_length=2000)
 
 
 class DownloadLink(_Model):

@@ -6,8 +6,12 @@ coordinator that adds fields keeps working with older agents.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+#: What a relay command's ids may look like (the coordinator's ids and tokens).
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,9 @@ class AgentCommand:
     from_step: int | None = None
     step_timeout_s: float | None = None
     max_overhead_pct: float | None = None
+    #: ``relay`` only: the held file to send (by id, never a path) and the request.
+    file_id: str = ""
+    request_id: str = ""
 
 
 def _optional_int(data: dict[str, Any], key: str, minimum: int = 0) -> int | None:
@@ -82,6 +89,13 @@ def parse_command(data: object) -> AgentCommand:
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise ValueError(f"command {seq}: field 'options' must be an object, got {options!r}")
+    relay: dict[str, str] = {}
+    if fields["kind"] == "relay":
+        for key in ("file_id", "request_id"):
+            value = data.get(key)
+            if not isinstance(value, str) or not _ID.fullmatch(value):
+                raise ValueError(f"command {seq}: field {key!r} must be an id, got {value!r}")
+            relay[key] = value
     return AgentCommand(
         seq=seq,
         kind=fields["kind"],
@@ -96,6 +110,7 @@ def parse_command(data: object) -> AgentCommand:
         from_step=_optional_int(data, "from_step"),
         step_timeout_s=_optional_float(data, "step_timeout_s"),
         max_overhead_pct=_optional_float(data, "max_overhead_pct"),
+        **relay,
     )
 
 

@@ -27,6 +27,15 @@ DEFAULT_TAG = "default"
 #: or one folder per job so that jobs never adopt each other's reports).
 DEFAULT_SPOOL_ROOT = Path("~/.cache/nsight-lab/spool")
 SPOOL_ROOT_ENV = ENV_PREFIX + "SPOOL_ROOT"
+#: Where reports go: ``upload`` (to the coordinator's storage) or ``pod`` (kept in the
+#: report folder, downloaded through the coordinator on demand).
+REPORT_STORAGES = ("upload", "pod")
+
+
+def default_report_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Beside the spool root: in a Pod that is the injected volume, which every
+    container of the Pod shares and ``kubectl cp`` reaches."""
+    return spool_root(environ).parent / "reports"
 
 
 def spool_root(environ: Mapping[str, str] | None = None) -> Path:
@@ -68,6 +77,10 @@ class AgentConfig:
     poll_timeout_s: float | None = None
     #: How long interpreter exit may wait for pending uploads and ``bye``.
     exit_grace_s: float = 3.0
+    #: ``upload`` or ``pod`` (``NSIGHT_LAB_REPORT_STORAGE``, see REPORT_STORAGES).
+    report_storage: str = "upload"
+    #: The folder ``pod`` keeps reports in (``NSIGHT_LAB_REPORT_DIR``).
+    report_dir: Path = field(default_factory=default_report_dir)
 
     @property
     def host(self) -> str:
@@ -90,6 +103,8 @@ _STRING_KEYS = {
     "pyspy_path": "PYSPY",
     "target_pid": "TARGET_PID",
     "include_patterns": "INCLUDE_PATTERNS",
+    "report_storage": "REPORT_STORAGE",
+    "report_dir": "REPORT_DIR",
 }
 _FLOAT_KEYS = {
     "http_timeout_s": "HTTP_TIMEOUT_S",
@@ -300,6 +315,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> AgentConfig | None:
         spool_dir = spool_root(env) / str(os.getpid())
         adopt = True
 
+    report_storage = raw.get("report_storage", "upload").strip().lower() or "upload"
+    if report_storage not in REPORT_STORAGES:
+        raise ConfigError(
+            f"NSIGHT_LAB_REPORT_STORAGE={report_storage!r}: must be one of "
+            f"{', '.join(REPORT_STORAGES)}"
+        )
+    report_dir = Path(raw["report_dir"]).expanduser() if raw.get("report_dir") else None
+
     tag = raw.get("tag", "").strip() or DEFAULT_TAG
     if len(tag) > 128:
         raise ConfigError(f"NSIGHT_LAB_TAG: at most 128 characters, got {len(tag)}")
@@ -319,5 +342,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> AgentConfig | None:
         nsys_session=raw.get("nsys_session") or None,
         nsys_path=raw.get("nsys_path") or None,
         pyspy_path=raw.get("pyspy_path") or None,
+        report_storage=report_storage,
+        report_dir=report_dir or default_report_dir(env),
         **floats,
     )

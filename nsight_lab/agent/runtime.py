@@ -36,6 +36,7 @@ from nsight_lab.agent.collectors.options import OptionError, check
 from nsight_lab.agent.commands import AgentCommand, parse_batch, parse_command, parse_seq
 from nsight_lab.agent.config import AgentConfig, load_config
 from nsight_lab.agent.credentials import BearerSource
+from nsight_lab.agent.held import HeldFile, HeldFiles
 from nsight_lab.agent.http import (
     AgentHttpError,
     HttpStatusError,
@@ -45,7 +46,13 @@ from nsight_lab.agent.http import (
 )
 from nsight_lab.agent.spool import Spool, SpoolEntry
 from nsight_lab.agent.steps import STEPS, StepPlan
-from nsight_lab.agent.transfer import TransferError, resolve, upload_parts, upload_single
+from nsight_lab.agent.transfer import (
+    TransferError,
+    put_range,
+    resolve,
+    upload_parts,
+    upload_single,
+)
 
 log = logging.getLogger("nsight_lab.agent")
 
@@ -193,6 +200,8 @@ class Agent:
         self._threads: list[threading.Thread] = []
         #: Uploads completed by this agent (file infos from the coordinator), newest last.
         self.uploaded: deque[dict[str, Any]] = deque(maxlen=256)
+        #: Reports kept in the Pod (``report_storage == "pod"``), served by file id.
+        self.held = HeldFiles(config.report_dir)
 
     # --- public -----------------------------------------------------------------------
 
@@ -592,10 +601,71 @@ class Agent:
             self._handle_start(command)
         elif command.kind == "stop":
             self._handle_stop(command)
+        elif command.kind == "relay":
+            self._handle_relay(command)
         else:
             self._ack(
-                command.seq, False, f"unknown command kind {command.kind!r}; expected start or stop"
+                command.seq,
+                False,
+                f"unknown command kind {command.kind!r}; expected start, stop or relay",
             )
+
+    # --- relays: sending a report kept in the Pod ----------------------------------------
+
+    def _handle_relay(self, command: AgentCommand) -> None:
+        """Send the held file ``command.file_id`` on its own thread (bounded)."""
+        held = self.held.get(command.file_id)
+        problem = (
+            ("missing", f"this agent holds no file {command.file_id}")
+            if held is None
+            else held.problem()
+        )
+        if problem is None and not self.held.streams.acquire(blocking=False):
+            problem = ("busy", "this agent is sending its maximum of files at once")
+        if problem is not None or held is None:
+            reason, message = problem or ("missing", "")
+            self._relay_failure(command, reason, message)
+            self._ack(command.seq, False, f"relay refused ({reason}): {message}")
+            return
+
+        def stream() -> None:
+            try:
+                self._relay_stream(command, held)
+            finally:
+                self.held.streams.release()
+
+        threading.Thread(target=self._guard(stream), name="nsight-lab-relay", daemon=True).start()
+
+    def _relay_stream(self, command: AgentCommand, held: HeldFile) -> None:
+        url = self.client.url(f"agents/{self._agent_id}/relays/{command.request_id}")
+        headers = {}
+        if (authorization := self.client.credential.header()) is not None:
+            headers["Authorization"] = authorization
+        try:
+            put_range(
+                url,
+                held.path,
+                0,
+                held.size,
+                timeout=max(60.0, self.config.http_timeout_s),
+                headers=headers,
+            )
+        except TransferError as exc:
+            log.warning("relay of %s (file %s) failed: %s", held.path, held.file_id, exc)
+            self._ack(command.seq, False, f"relay failed: {exc}")
+            return
+        log.info("relayed %s (%d bytes)", held.path, held.size)
+        self._ack(command.seq, True, f"sent {held.size} bytes")
+
+    def _relay_failure(self, command: AgentCommand, reason: str, message: str) -> None:
+        try:
+            self.client.request(
+                "POST",
+                f"agents/{self._agent_id}/relays/{command.request_id}/failure",
+                {"reason": reason, "message": message[:2000]},
+            )
+        except AgentHttpError as exc:
+            log.info("could not tell the coordinator why relay %s failed: %s", command.seq, exc)
 
     def _handle_start(self, command: AgentCommand) -> None:
         arming = self._state.arming
@@ -1022,6 +1092,8 @@ class Agent:
         }
         if entry.metadata:
             request["metadata"] = entry.metadata
+        if self.config.report_storage == "pod":
+            request["held"] = True
         for attempt in range(1, _CHECKSUM_RETRIES + 1):
             try:
                 plan = self.client.request("POST", "uploads", request)
@@ -1039,8 +1111,13 @@ class Agent:
                 raise ProtocolError(f"upload plan is not an object: {str(plan)[:200]!r}")
             if plan.get("existing_file_id"):
                 log.info("%s is already stored as %s", entry.filename, plan["existing_file_id"])
+                if self.config.report_storage == "pod":  # registered, then interrupted
+                    self._keep(plan, entry, str(plan["existing_file_id"]))
                 return
             upload_id = str(plan["upload_id"])
+            if plan.get("method") == "held":
+                self._keep(plan, entry, None)
+                return
             try:
                 parts = self._transfer(plan, entry)
             except (TransferError, ValueError, KeyError, TypeError):
@@ -1090,6 +1167,19 @@ class Agent:
             )
             return [{"part_number": number, "etag": etag} for number, etag in done]
         raise ValueError(f"upload plan has unknown method {method!r}")
+
+    def _keep(self, plan: dict[str, Any], entry: SpoolEntry, file_id: str | None) -> None:
+        """Keep the report in the report folder and register it (``held`` plans)."""
+        path = self.held.place(entry.path, str(plan["key"]), entry.filename)
+        if file_id is None:
+            info = self.client.request(
+                "POST", f"uploads/{plan['upload_id']}/complete", {"parts": []}
+            )
+            if not isinstance(info, dict) or not info.get("file_id"):
+                raise ProtocolError(f"completing a held file answered {str(info)[:200]!r}")
+            file_id = str(info["file_id"])
+            self.uploaded.append(info)
+        self.held.add(HeldFile(file_id, path, entry.size, entry.sha256))
 
     def _abort(self, upload_id: str) -> None:
         try:

@@ -210,8 +210,9 @@ def ls(cli: CliContext, long_: bool) -> None:
     \b
     One line per file: collection, file id (what `View trace`, `%nsight view` and
     the REST API take), process, instance, collector, kind, size, and whether its
-    converted trace is ready. --long adds the download name, sha256 and upload
-    time; --output json has every field.
+    converted trace is ready ("in pod" for a report its agent keeps in the Pod,
+    storage_type pod: `download` relays it from there). --long adds the download
+    name, sha256 and upload time; --output json has every field.
     """
     session = cli.client.resolve_session(cli.effective_tag, cli.session)
     files = cli.client.files(session_id=session.session_id)
@@ -242,6 +243,12 @@ def ls(cli: CliContext, long_: bool) -> None:
         ]  # fmt: skip
         # Reports of a step-aligned capture say which steps they hold and what the
         # profiler cost; the columns appear only when some report has them.
+        # A file kept in its Pod (storage_type pod) has no trace by design: its trace
+        # cell says where it lives instead, which keeps the table within 80 columns.
+        held = [f for f in files if f.location == "agent"]
+        for row, f in zip(rows, files, strict=True):
+            if f.location == "agent":
+                row[7] = "in pod"
         if any(fmt_steps(f.metadata) or fmt_overhead(f.metadata) for f in files):
             columns += [Column("steps", "keep"), Column("overhead", "keep", "right")]
             for row, f in zip(rows, files, strict=True):
@@ -255,8 +262,14 @@ def ls(cli: CliContext, long_: bool) -> None:
             for row, f in zip(rows, files, strict=True):
                 row += [f.filename, f.sha256, fmt_time(f.created_at)]
         cli.printer.fitted_table(columns, rows)
+        if held:
+            cli.printer.console.print(
+                f"{len(held)} file(s) in pod: kept in its Pod by the agent that recorded it,\n"
+                "not in storage; `download` relays it from there while that agent runs"
+            )
         for f in files:
-            if f.conversion.state.value == "failed":
+            # A file kept in its Pod is not converted by design; the line above says why.
+            if f.conversion.state.value == "failed" and f.location != "agent":
                 cli.printer.console.print(
                     f"{f.file_id}: cannot be converted: {f.conversion.error or 'no reason given'}",
                     style="red",

@@ -145,12 +145,13 @@ class MinioSpec(CrdModel):
 
 
 class CloudStorageConfigSpec(CrdModel):
-    """Where reports are stored: operator-managed MinIO, external S3, or the coordinator's volume."""
+    """Where reports are stored: operator-managed MinIO, external S3, the coordinator's
+    volume, or each profiled Pod (pod: named by a tool config's cloudStorageConfigRef)."""
 
     enabled: bool = True
     """Whether this storage is in use."""
-    storage_type: Literal["s3", "local"] = Field("s3", alias="storage_type")
-    """s3 (MinIO or any S3-compatible service) or local (a folder on the coordinator's volume)."""
+    storage_type: Literal["s3", "local", "pod"] = Field("s3", alias="storage_type")
+    """s3 (MinIO or any S3-compatible service), local (a folder on the coordinator's volume), or pod (reports stay in the profiled Pod; downloads are relayed from its agent)."""
     bucket_name: str = Field("nsight-reports", alias="bucket_name", min_length=3, max_length=63)
     """The bucket reports go to (created in operator-managed MinIO)."""
     secret_ref: SecretRef | None = None

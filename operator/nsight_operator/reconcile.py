@@ -271,6 +271,18 @@ class Reconciler:
     def storage(self, namespace: str, ref: str | None, needed_by: str) -> StorageRef:
         found = self.find_one(Kinds.STORAGE, namespace, ref, needed_by)
         name = found["metadata"]["name"]
+        if (found.get("spec") or {}).get("storage_type") == "pod":
+            raise DependencyNotReady(
+                Check(
+                    "StorageReady",
+                    False,
+                    "NeedsObjectStorage",
+                    f"NsightCloudStorageConfig {name} is storage_type pod (reports stay in "
+                    f"the profiled Pods): {needed_by} needs s3 or local storage; name one in "
+                    "its cloudStorageRef and select the pod one from a tool config's "
+                    "cloudStorageConfigRef",
+                )
+            )
         status = found.get("status") or {}
         ready = find(status.get("conditions") or [], READY)
         secret_name = status.get("secretName")
@@ -302,6 +314,18 @@ class Reconciler:
         if not spec.enabled:
             self.prune(owner, desired)
             out.checks.append(Check("StorageReady", False, "Disabled", "spec.enabled is false"))
+            return
+        if spec.storage_type == "pod":
+            self.prune(owner, desired)
+            out.checks.append(
+                Check(
+                    "StorageReady",
+                    True,
+                    "InPod",
+                    "reports stay in each profiled Pod (tool configs naming this one in "
+                    "cloudStorageConfigRef); the coordinator relays downloads from their agents",
+                )
+            )
             return
         if spec.storage_type == "local":
             desired = st.local_objects(spec, owner)

@@ -18,6 +18,7 @@ from nsight_coordinator.routes import (
     files,
     presets,
     profiler,
+    relays,
     sessions,
     storage,
     tags,
@@ -59,6 +60,7 @@ def create_app(
     app.state.coordinator = state
     install_error_handlers(app)
     install_gateway_guard(app, gateway if gateway is not None else GatewaySettings())
-    for module in (agents, sessions, profiler, presets, tags, uploads, files, storage):
+    # relays before storage: its signed GET lives inside storage's open prefix.
+    for module in (agents, sessions, profiler, presets, tags, uploads, files, relays, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

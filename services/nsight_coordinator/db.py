@@ -187,6 +187,7 @@ ADDED_COLUMNS = (
     ("files", "conversion_error", "TEXT"),
     ("files", "conversion_prefix", "TEXT"),
     ("files", "conversion_at", "REAL"),
+    ("files", "location", "TEXT NOT NULL DEFAULT 'storage'"),
 )
 #: A step capture's margin covers this many times the first round trip, and at least
 #: this many seconds (Database._align).
@@ -194,6 +195,15 @@ ALIGN_FACTOR = 3.0
 ALIGN_MIN_S = 0.5
 #: Keys of a collection's spec that its commands carry to agents.
 COMMAND_SPEC_KEYS = ("options", "steps", "skip", "from_step", "step_timeout_s", "max_overhead_pct")
+#: Keys of a relay command's spec (the held file and the relay request it answers).
+RELAY_SPEC_KEYS = ("file_id", "request_id")
+#: Upload method of a report the agent keeps in its Pod (``UploadRequest.held``).
+HELD = "held"
+#: Why a held file has no trace tables: the analysis side reads object storage only.
+HELD_CONVERSION_ERROR = (
+    "held in the profiled Pod (storage_type pod): analysis reads object storage only; "
+    "download it with `nsight-lab download`, or profile with s3 or local storage to analyse"
+)
 
 #: Participant states after which an agent has nothing more to do in a collection.
 TERMINAL = (ParticipantState.UPLOADED, ParticipantState.FAILED, ParticipantState.LOST)
@@ -304,7 +314,7 @@ _UPLOAD_COLS = (
 _FILE_COLS = (
     "file_id, key, session_id, collection_id, collection_index, agent_id, tag, process_name, "
     "instance, filename, kind, collector, size, sha256, created_at, metadata, "
-    "conversion_state, conversion_error, conversion_prefix, conversion_at"
+    "conversion_state, conversion_error, conversion_prefix, conversion_at, location"
 )
 _FILE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS files_by_conversion ON files(conversion_state, created_at)"
@@ -352,7 +362,7 @@ def _command(row: sqlite3.Row) -> Command:
         duration_s=row["duration_s"],
         delay_s=row["delay_s"],
         issued_at=to_datetime(row["issued_at"]),
-        **{k: spec[k] for k in COMMAND_SPEC_KEYS if spec.get(k) is not None},
+        **{k: spec[k] for k in COMMAND_SPEC_KEYS + RELAY_SPEC_KEYS if spec.get(k) is not None},
     )
 
 
@@ -500,7 +510,8 @@ class Database(SQLiteFile):
             FROM commands c
             LEFT JOIN participants p
                 ON p.collection_id = c.collection_id AND p.agent_id = c.agent_id
-            WHERE c.agent_id = ? AND c.seq > ? AND coalesce(p.state, '') != 'LOST'
+            WHERE c.agent_id = ? AND c.seq > ?
+                AND (c.kind = 'relay' OR coalesce(p.state, '') != 'LOST')
             ORDER BY c.seq LIMIT ?""",
             (agent_id, after, limit),
         )
@@ -542,6 +553,37 @@ class Database(SQLiteFile):
             ],
         )
 
+    def issue_relay(self, info: FileInfo, request_id: str, now: float) -> int:
+        """Queue a ``relay`` command for the agent holding ``info``; its seq.
+
+        It travels like a start or stop (durable, sequenced, acked) but concerns no
+        participant: a relay never moves a collection along.
+        """
+        with self.transaction() as conn:
+            row = conn.execute(
+                "UPDATE agents SET last_seq = last_seq + 1 WHERE agent_id=? RETURNING last_seq",
+                (info.agent_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"agent {info.agent_id!r} holding {info.file_id!r} is unknown")
+            seq = int(row["last_seq"])
+            conn.execute(
+                f"INSERT INTO commands (agent_id, {_COMMAND_COLS}) VALUES ({_marks(range(10))})",
+                (
+                    info.agent_id,
+                    seq,
+                    CommandKind.RELAY.value,
+                    info.session_id,
+                    info.collection_id,
+                    info.collection_index,
+                    None,
+                    None,
+                    now,
+                    json.dumps({"file_id": info.file_id, "request_id": request_id}),
+                ),
+            )
+        return seq
+
     def ack_command(
         self,
         agent_id: str,
@@ -576,6 +618,8 @@ class Database(SQLiteFile):
             )
             kind = CommandKind(row["kind"])
             collection_id = row["collection_id"]
+            if kind is CommandKind.RELAY:
+                return AckResult(kind=kind, collection_id=collection_id)
             allowed: tuple[ParticipantState, ...]
             if ok and step is not None and kind is CommandKind.START:
                 conn.execute(
@@ -1056,11 +1100,13 @@ class Database(SQLiteFile):
                 "SELECT idx FROM collections WHERE collection_id=?", (upload.collection_id,)
             ).fetchone()
             file_id = new_id()
+            held = upload.method == HELD
             conn.execute(
                 """INSERT INTO files (file_id, upload_id, key, session_id, collection_id,
                 collection_index, agent_id, tag, process_name, instance, filename,
-                original_filename, kind, collector, size, sha256, created_at, metadata)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                original_filename, kind, collector, size, sha256, created_at, metadata,
+                location, conversion_state, conversion_error, conversion_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     file_id,
                     upload.upload_id,
@@ -1080,6 +1126,10 @@ class Database(SQLiteFile):
                     upload.sha256,
                     now,
                     upload.metadata,
+                    "agent" if held else "storage",
+                    ConversionState.FAILED.value if held else ConversionState.PENDING.value,
+                    HELD_CONVERSION_ERROR if held else None,
+                    now if held else None,
                 ),
             )
             conn.execute(

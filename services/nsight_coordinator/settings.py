@@ -34,6 +34,11 @@ class CoordinatorSettings(BaseSettings):
     part_size: int = Field(DEFAULT_PART_SIZE, ge=MIN_PART_SIZE)
     #: Lifetime of presigned upload and download URLs.
     presign_expiry_s: int = Field(DEFAULT_EXPIRY_S, gt=0, le=7 * 24 * 3600)
+    #: How long a download of a file held in a Pod waits for its agent to start
+    #: streaming (the agent hears of it on its next poll, within milliseconds when alive).
+    relay_wait_s: float = Field(15.0, gt=0, le=300)
+    #: A relayed stream that sends nothing for this long is cut off (the agent stalled).
+    relay_idle_s: float = Field(30.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _heartbeat_fits_expiry(self) -> CoordinatorSettings:

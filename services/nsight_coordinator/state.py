@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -13,8 +14,10 @@ from fastapi import Depends, Request
 from nsight_coordinator.db import Database
 from nsight_coordinator.expiry import ExpirySweeper
 from nsight_coordinator.hub import CommandHub
+from nsight_coordinator.relay import RelayHub
 from nsight_coordinator.settings import CoordinatorSettings
 from nsight_lab.storage.base import ObjectStore
+from nsight_lab.storage.signing import UrlSigner
 
 
 @dataclass
@@ -26,6 +29,11 @@ class CoordinatorState:
     sweeper: ExpirySweeper
     #: One completion at a time per upload, so a retried complete never registers twice.
     upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
+    #: Downloads of files agents hold in their Pods, waiting for or receiving a stream.
+    relays: RelayHub = field(default_factory=RelayHub, repr=False)
+    #: Signs relay download links. A fresh key per process: the links live minutes,
+    #: and a restarted coordinator has no relay open anyway.
+    relay_signer: UrlSigner = field(default_factory=lambda: UrlSigner(os.urandom(32)), repr=False)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod

@@ -304,6 +304,94 @@ def test_a_labelled_workload_is_profiled_into_storage_and_downloaded(
     workload.stop()
 
 
+def test_a_tool_config_with_pod_storage_keeps_reports_in_the_pod_and_relays_downloads(
+    cluster: Cluster, kube_cluster: ControlPlane, tmp_path: Path
+) -> None:
+    """storage_type pod: the report never reaches MinIO, yet `download` gets it, relayed
+    by the coordinator (through the gateway) from the agent inside the running Pod."""
+    kube = cluster.kube
+    if kube.get("v1", "Namespace", WORKLOADS) is None:
+        create_namespace(kube, WORKLOADS, {"nvidia-nsight-profile": "enabled"})
+    storage, profile = Kinds.STORAGE, Kinds.PROFILE_CONFIG
+    kube.create({"apiVersion": storage.api_version, "kind": storage.kind,
+                 "metadata": {"name": "in-pod", "namespace": WORKLOADS},
+                 "spec": {"storage_type": "pod"}})  # fmt: skip
+    kube.create({"apiVersion": profile.api_version, "kind": profile.kind,
+                 "metadata": {"name": "keep-in-pod", "namespace": WORKLOADS},
+                 "spec": {"nsightToolConfigs": [{"name": "cpu", "collector": "pyspy",
+                                                 "cloudStorageConfigRef": "in-pod"}]}})  # fmt: skip
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "kept-0",
+                "namespace": WORKLOADS,
+                "labels": {"nvidia-nsight-profile": "enabled"},
+                "annotations": {
+                    "nsight-lab.io/tag": "in-pod",
+                    "nsight-lab.io/profile-config": "keep-in-pod",
+                },
+            },
+            "spec": {
+                "containers": [
+                    {"name": "train", "image": "python:3.11-slim",
+                     "command": ["python", "-c", WORKLOAD]}
+                ],
+                "restartPolicy": "Never",
+            },
+        }
+    )  # fmt: skip
+    stored = wait_until(
+        lambda: (
+            (p := kube.get("v1", "Pod", "kept-0", WORKLOADS)) and p["spec"].get("nodeName") and p
+        ),
+        60,
+        "the workload Pod to be scheduled",
+    )
+    env = {e["name"]: e.get("value") for e in stored["spec"]["containers"][0]["env"]}
+    assert env["NSIGHT_LAB_REPORT_STORAGE"] == "pod"
+    workload = cluster.stand_in.run(stored)
+    home = tmp_path / "user"
+    home.mkdir()
+    cli(home, "autoconfigure", "-n", NAMESPACE, "-s", GATEWAY, kubeconfig=kube_cluster.kubeconfig)
+
+    def online() -> bool:
+        status = json.loads(cli(home, "--tag", "in-pod", "status", "--output", "json").stdout)
+        return any(a["state"] == "ONLINE" for a in status["agents"])
+
+    wait_until(online, 90, "the injected agent to join", interval=1)
+    cli(home, "--tag", "in-pod", "session-begin", "--title", "kept-in-pod")
+    cli(home, "--tag", "in-pod", "profiler-start")
+    time.sleep(2)
+    cli(home, "--tag", "in-pod", "profiler-stop")
+
+    def held() -> list[dict[str, Any]]:
+        files = json.loads(cli(home, "--tag", "in-pod", "ls", "--output", "json").stdout)
+        kinds = {f["kind"] for f in files if f["location"] == "agent"}
+        return files if {"report", "ranges"} <= kinds else []
+
+    files = wait_until(held, 60, "the Pod's agent to register its reports", interval=1)
+    listing = cli(home, "--tag", "in-pod", "ls").stdout
+    assert "in pod" in listing, listing
+    out = tmp_path / "reports"
+    cli(home, "--tag", "in-pod", "download", "--flat", "-o", str(out))
+    kept = {p.name: p for p in workload.work.rglob("reports/*") if p.is_file()}
+    for info in files:
+        got = out / info["filename"]
+        assert got.read_bytes() == kept[info["filename"]].read_bytes(), info["filename"]
+    profile = next(p for p in out.iterdir() if p.name.endswith(".speedscope.json"))
+    assert json.loads(profile.read_text())["profiles"], "py-spy recorded samples"
+    stored_objects = [o.key for o in cluster.minio.s3_store(cluster.bucket).list("")]
+    assert not any("kept-0" in key for key in stored_objects), stored_objects
+    # The relayed route answers nothing without the signature, whoever asks.
+    gw = json.loads((home / ".nsight-cloud.conf").read_text())["gw"]
+    file_id = files[0]["file_id"]
+    unsigned = httpx.get(f"{gw}/coordinator/api/v1/storage/o/relay/{file_id}", timeout=10)
+    assert unsigned.status_code == 403, unsigned.text
+    workload.stop()
+
+
 def test_autoconfigure_for_a_clusterip_gateway_plans_port_forwards(
     cluster: Cluster, kube_cluster: ControlPlane, tmp_path: Path
 ) -> None:

@@ -131,6 +131,23 @@ class Injector:
         tool = spec.nsight_tool_configs[0]
         return tool, f"{found['metadata']['namespace']}/{name}/{tool.name}"
 
+    def report_storage(self, tool: ToolConfig | None, namespace: str, warnings: list[str]) -> str:
+        """``pod`` when the tool config names a storage_type pod NsightCloudStorageConfig."""
+        if tool is None or not tool.cloud_storage_config_ref:
+            return "upload"
+        kind = Kinds.STORAGE
+        found = self.kube.get(kind.api_version, kind.kind, tool.cloud_storage_config_ref, namespace)
+        if found is None:
+            warnings.append(
+                f"nsight-lab: tool config {tool.name!r} names NsightCloudStorageConfig "
+                f"{tool.cloud_storage_config_ref!r}, not found in {namespace}; reports are uploaded"
+            )
+            return "upload"
+        spec = found.get("spec") or {}
+        return (
+            "pod" if spec.get("storage_type") == "pod" and spec.get("enabled", True) else "upload"
+        )
+
     def decide(self, pod: Mapping[str, Any], namespace: str) -> Decision:
         decision = Decision()
         labels = self.namespace_labels(namespace)
@@ -144,6 +161,7 @@ class Injector:
             )
             return decision
         tool, source = self.tool_config(pod, namespace, decision.warnings)
+        report_storage = self.report_storage(tool, namespace, decision.warnings)
         auth = self._agent_auth()
         ctx = InjectionContext(
             coordinator_url=url,
@@ -154,6 +172,7 @@ class Injector:
             tool=tool,
             tool_source=source,
             namespace_labels=labels,
+            report_storage=report_storage,
         )
         decision.patch, preflight = mutate(pod, ctx)
         if preflight is not None:

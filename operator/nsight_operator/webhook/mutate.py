@@ -52,6 +52,9 @@ class InjectionContext:
     tool: ToolConfig | None = None
     tool_source: str = ""
     namespace_labels: Mapping[str, str] | None = None
+    #: ``pod`` when the tool config's cloudStorageConfigRef names storage_type pod:
+    #: agents keep reports in the injected volume and the coordinator relays them.
+    report_storage: str = "upload"
 
 
 def selected_containers(pod: Mapping[str, Any]) -> list[int]:
@@ -91,6 +94,11 @@ def _env_for(
         {"name": "NSIGHT_LAB_PYSPY", "value": f"{mount}/bin/py-spy"},
         {"name": "NSIGHT_LAB_SPOOL_ROOT", "value": f"{mount}/spool"},
     ]
+    if ctx.report_storage == "pod":
+        env += [
+            {"name": "NSIGHT_LAB_REPORT_STORAGE", "value": "pod"},
+            {"name": "NSIGHT_LAB_REPORT_DIR", "value": f"{mount}/reports"},
+        ]
     if ctx.api_key_secret:
         name, key = ctx.api_key_secret
         env.append(

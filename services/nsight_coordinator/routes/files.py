@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from nsight_coordinator import tenancy
 from nsight_coordinator.db import to_datetime
 from nsight_coordinator.errors import Invalid, NotFound
+from nsight_coordinator.routes.relays import relay_link
 from nsight_coordinator.state import State
 from nsight_coordinator.urls import absolute_url
 from nsight_lab.models import ConversionState, ConversionUpdate, DownloadLink, FileInfo
@@ -88,10 +89,15 @@ async def set_conversion(
 async def download_link(
     file_id: str, request: Request, state: State, caller: CallerDep
 ) -> DownloadLink:
-    """Always an absolute URL: local-backend URLs are resolved against this request."""
+    """Always an absolute URL: local-backend URLs are resolved against this request.
+
+    A file an agent holds in its Pod gets a link to this coordinator's relay of it
+    (503 at once when that agent is not online)."""
     found = state.db.get_file(file_id)
     if found is None or not tenancy.file_visible(caller, found):
         raise _unknown_file(file_id)
+    if found.location == "agent":
+        return relay_link(state, request, found)
     expiry = state.settings.presign_expiry_s
     url = await run_in_threadpool(
         lambda: state.store.presign_get(found.key, expires_s=expiry, download_name=found.filename)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from nsight_coordinator import tenancy
-from nsight_coordinator.db import UploadRow, UploadState, new_id, to_datetime
+from nsight_coordinator.db import HELD, UploadRow, UploadState, new_id, to_datetime
 from nsight_coordinator.errors import Conflict, Invalid, NotFound
 from nsight_coordinator.state import CoordinatorState, State
 from nsight_coordinator.urls import absolute_url
@@ -46,6 +46,11 @@ def _plan(state: CoordinatorState, request: Request, upload: UploadRow) -> Uploa
     expiry = state.settings.presign_expiry_s
     store = state.store
     expires_at = to_datetime(time.time() + expiry)
+    if upload.method == HELD:
+        # Nothing to transfer: the agent keeps the file and completes at once.
+        return UploadPlan(
+            upload_id=upload.upload_id, key=upload.key, method=HELD, expires_at=expires_at
+        )
     if upload.method == SINGLE:
         url = absolute_url(request, store.presign_put(upload.key, expires_s=expiry, exclusive=True))
         return UploadPlan(
@@ -110,6 +115,8 @@ async def request_upload(
     filename = report_filename(agent.process_name, agent.tag, agent.instance, stub, ext)
     key = f"sessions/{collection['session_id']}/{body.collection_id}/{filename}"
     method = SINGLE if body.size <= state.settings.part_size else MULTIPART
+    if body.held:
+        method = HELD
     store_upload_id = None
     if method == MULTIPART:
         store_upload_id = await run_in_threadpool(state.store.create_multipart, key)
@@ -174,6 +181,9 @@ async def _complete(upload_id: str, body: UploadComplete, state: State) -> FileI
             "POST /api/v1/uploads and upload the file again"
         )
     store = state.store
+    if upload.method == HELD:
+        # The agent vouches for size and SHA-256; every relayed download checks both.
+        return state.db.register_file(upload, time.time())
     if upload.method == MULTIPART:
         if not body.parts:
             raise Invalid(
@@ -220,6 +230,6 @@ async def abort_upload(upload_id: str, state: State, caller: CallerDep) -> Respo
                 await run_in_threadpool(
                     state.store.abort_multipart, upload.key, upload.store_upload_id
                 )
-            else:
+            elif upload.method != HELD:
                 await run_in_threadpool(state.store.delete, upload.key)
     return Response(status_code=204)

@@ -167,6 +167,7 @@ def body_for(route: Route, ids: dict[str, str]) -> Any:
         },
         "/api/v1/uploads/{upload_id}/complete": {"parts": []},
         "/api/v1/agents/{agent_id}/commands/{seq}/ack": {"ok": True},
+        "/api/v1/agents/{agent_id}/relays/{request_id}/failure": {"reason": "missing"},
         "/api/v1/files/{file_id}/conversion": {"state": "failed", "error": "intruder"},
         "/api/v1/jobs": {"recipe": "nvtx_sum", "tag": TENANT_A, "session_id": ids.get("session_id")},
     }  # fmt: skip

@@ -165,6 +165,24 @@ def test_external_storage_says_what_is_wrong_with_its_secret_until_it_is_right(
     assert kube.get(kind.api_version, kind.kind, "s3", namespace)["status"]["secretName"] == "creds"
 
 
+def test_pod_storage_is_ready_without_objects_and_no_service_may_store_in_it(
+    release: Release, kube: Kube, namespace: str
+) -> None:
+    kind = Kinds.STORAGE
+    kube.create(cr(kind, "in-pod", namespace, {"storage_type": "pod"}))
+    cond = wait_condition(kube, kind, "in-pod", namespace, type_="StorageReady", reason="InPod")
+    assert "relays downloads" in cond["message"]
+    assert not (kube.get(kind.api_version, kind.kind, "in-pod", namespace)["status"]).get(
+        "secretName"
+    )
+    kube.create(cr(Kinds.COORDINATOR, "coord", namespace, {"cloudStorageRef": "in-pod"}))
+    cond = wait_condition(
+        kube, Kinds.COORDINATOR, "coord", namespace, status="False", type_="StorageReady",
+        reason="NeedsObjectStorage",
+    )  # fmt: skip
+    assert "storage_type pod" in cond["message"] and "cloudStorageConfigRef" in cond["message"]
+
+
 def test_a_reference_to_a_missing_storage_config_is_named(
     release: Release, kube: Kube, namespace: str
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from nsight_lab.cluster.api import Kube
+from nsight_lab.cluster.resources import Kinds
 from nsight_operator.certs import covers, make_ca, make_serving_cert, signed_by
 from nsight_operator.settings import OperatorSettings
 from nsight_operator.webhook.mutate import INIT_CONTAINER, INJECTED, PREFLIGHT
@@ -213,3 +214,28 @@ def test_with_the_webhook_down_pods_are_still_admitted(
         release.operators = [
             stand_in.run(p) for p in operator_pods(kube, release.namespace, release.name)
         ]
+
+
+def test_a_tool_config_naming_pod_storage_makes_agents_keep_reports_in_the_pod(
+    release: Release, kube: Kube, namespace: str
+) -> None:
+    storage, profile = Kinds.STORAGE, Kinds.PROFILE_CONFIG
+    kube.create({"apiVersion": storage.api_version, "kind": storage.kind,
+                 "metadata": {"name": "in-pod", "namespace": namespace},
+                 "spec": {"storage_type": "pod"}})  # fmt: skip
+    kube.create({"apiVersion": profile.api_version, "kind": profile.kind,
+                 "metadata": {"name": "keep-in-pod", "namespace": namespace},
+                 "spec": {"nsightToolConfigs": [{"name": "local", "collector": "pyspy",
+                                                 "cloudStorageConfigRef": "in-pod"}]}})  # fmt: skip
+    body = pod("kept", {"nvidia-nsight-profile": "enabled"})
+    body["metadata"]["annotations"] = {"nsight-lab.io/profile-config": "keep-in-pod"}
+    stored = create(kube, namespace, body)
+    assert injected(stored)
+    env = {e["name"]: e.get("value") for e in stored["spec"]["containers"][0]["env"]}
+    assert env["NSIGHT_LAB_REPORT_STORAGE"] == "pod"
+    assert env["NSIGHT_LAB_REPORT_DIR"] == "/nsight-lab/reports"
+    # Without the reference, reports are uploaded as before.
+    plain = create(kube, namespace, pod("uploads", {"nvidia-nsight-profile": "enabled"}))
+    assert "NSIGHT_LAB_REPORT_STORAGE" not in {
+        e["name"] for e in plain["spec"]["containers"][0]["env"]
+    }

@@ -153,7 +153,7 @@ def test_unknown_and_impossible_commands_are_refused_in_the_ack(
     acks = {seq: ack for _, seq, ack in state.acks}
     assert acks[1] == {
         "ok": False,
-        "message": "unknown command kind 'explode'; expected start or stop",
+        "message": "unknown command kind 'explode'; expected start, stop or relay",
     }
     assert not acks[2]["ok"] and "not recording collection never-started" in acks[2]["message"]
     assert not acks[3]["ok"] and "delay_s" in acks[3]["message"]

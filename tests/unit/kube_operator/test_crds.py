@@ -66,7 +66,7 @@ def test_defaults_and_validation_come_from_the_models() -> None:
     assert props["storage_type"] == {
         "default": "s3",
         "description": props["storage_type"]["description"],
-        "enum": ["s3", "local"],
+        "enum": ["s3", "local", "pod"],
         "type": "string",
     }
     assert props["bucket_name"]["minLength"] == 3 and props["bucket_name"]["maxLength"] == 63

@@ -121,6 +121,14 @@ def test_the_profile_config_sets_collector_nsys_arguments_and_include_patterns()
     assert "securityContext" not in out["spec"]["containers"][0]
 
 
+def test_pod_report_storage_keeps_reports_in_the_injected_volume() -> None:
+    env = env_of(injected(pod(), ctx(report_storage="pod"))["spec"]["containers"][0])
+    assert env["NSIGHT_LAB_REPORT_STORAGE"] == "pod"
+    assert env["NSIGHT_LAB_REPORT_DIR"] == "/nsight-lab/reports"
+    plain = env_of(injected(pod(), ctx())["spec"]["containers"][0])
+    assert "NSIGHT_LAB_REPORT_STORAGE" not in plain and "NSIGHT_LAB_REPORT_DIR" not in plain
+
+
 @pytest.mark.parametrize("collector", ["pyspy", "auto"])
 def test_sys_ptrace_is_added_only_when_py_spy_may_record(collector: str) -> None:
     out = injected(pod(**{"nsight-lab.io/collector": collector}), ctx())
