@@ -12,6 +12,13 @@ Nsight panel of a real JupyterLab, as a user does:
   tiles (the Timeline's ``nsl-timeline:drawn`` performance mark), cold (the server
   extension lays the report out from its converted tables for the first time) and
   warm (a new page; the laid-out report is mapped from the local cache);
+- **first view from the layout stored at ingest** (``--stored-runs``, each on a
+  fresh Jupyter server with an empty cache): the server fetches the stored layout's
+  head and coarse levels, answers, and fetches the finer levels in the background;
+  then zooms at once, while they arrive (a zoom needing a level not there yet waits
+  for it: the time is to the frame drawn at the requested resolution), and the time
+  until the whole layout is in the cache. The cold open above runs with the stored
+  layout switched off (``stored_layouts``): today's never-opened path, same run;
 - **bytes**: everything the page received for that view (resource timing
   ``transferSize`` of the ``/nsight-lab/`` requests: the open call, the Timeline's
   script and stylesheet, the tiles);
@@ -144,6 +151,73 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def lab_server(home: Path, stack: AnalysisStack, *, stored: bool) -> JupyterLabServer:
+    config = {"NsightLabExtension": {"stored_layouts": stored}}
+    return JupyterLabServer(home, stack.url, server_config=config).start()
+
+
+def whole_layout_arrived(lab: JupyterLabServer, timeout: float = 600.0) -> float:
+    """Seconds until the stored layout is complete in ``lab``'s cache (moved into place)."""
+    began = time.perf_counter()
+    cache = lab.home / "trace-cache"
+    while time.perf_counter() - began < timeout:
+        done = list(cache.glob("*/timeline-v*/layout.json"))
+        if done and not list(cache.glob("*/timeline-v*.partial-*")):
+            return time.perf_counter() - began
+        time.sleep(0.05)
+    raise SystemExit(f"the stored layout did not arrive in {lab.home} within {timeout:.0f} s")
+
+
+def tiles_of(
+    lab: JupyterLabServer, collection: str, windows: list[tuple[float, float, int]]
+) -> list[bytes]:
+    """The server's binary tile answers for ``windows`` (fractions of the span, width)."""
+    auth = {"Authorization": f"token {lab.token}"}
+    with httpx.Client(base_url=f"{lab.url}/nsight-lab/", headers=auth, timeout=600) as http:
+        view = http.post("traces", json={"collection_id": collection}).raise_for_status().json()
+        span = float(view["span_ns"])
+        return [
+            http.get(f"traces/{view['view_id']}/tiles",
+                     params={"t0": a * span, "t1": b * span, "width_px": w}).raise_for_status().content
+            for a, b, w in windows
+        ]  # fmt: skip
+
+
+#: Windows compared between the two ways of opening (fractions of the span, pixels).
+CHECKED = [(0.0, 1.0, 1200), (0.5, 0.5 + 1e-3, 1200), (0.25, 0.25 + 1e-6, 1200), (0.0, 1.0, 300)]
+
+
+def stored_open(
+    home: Path,
+    stack: AnalysisStack,
+    browser: Any,
+    zooms: int,
+    collection: str,
+    expected: list[bytes],
+) -> dict[str, Any]:
+    """One first open, from the stored layout, on a fresh server: first view, then zooms
+    while the finer levels arrive, then the time until all of them did."""
+    lab = lab_server(home, stack, stored=True)
+    try:
+        assert lab.proc is not None
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(600_000)
+        began, before = time.perf_counter(), cpu_seconds(lab.proc.pid)
+        ms, received, cpu = open_trace(page, lab)
+        steps = zoom_steps(page, zooms)
+        arrived = time.perf_counter() - began
+        arrived += whole_layout_arrived(lab)
+        context.close()
+        arrival_cpu = cpu_seconds(lab.proc.pid) - before
+        if tiles_of(lab, collection, CHECKED) != expected:
+            raise SystemExit("the stored layout's tiles differ from the layout made here")
+    finally:
+        lab.stop()
+    return {"ms": ms, "bytes": received, "cpu": cpu, "zooms": steps, "arrived_s": arrived,
+            "arrival_cpu_s": arrival_cpu}  # fmt: skip
+
+
 def stored_report(stack: AnalysisStack, report: Path) -> str:
     """The collection holding ``report`` (uploaded and converted once per ``--data``)."""
     files = httpx.get(stack.coordinator_url + "files", timeout=60).json()
@@ -160,6 +234,9 @@ def stored_report(stack: AnalysisStack, report: Path) -> str:
     if found[0]["conversion"]["state"] != "converted":
         raise SystemExit(f"the analysis side could not convert it: {found[0]['conversion']}")
     print(f"conversion by the analysis side: {time.perf_counter() - began:.0f} s", flush=True)
+    while httpx.get(stack.analysis_url + "ingest", timeout=60).json()["layouts_pending"]:
+        time.sleep(1)  # its layout, queued after the conversion
+    print(f"with its layout: {time.perf_counter() - began:.0f} s", flush=True)
     return uploaded.collection_id
 
 
@@ -179,11 +256,13 @@ def main() -> None:
     parser.add_argument("--zooms", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3, help="warm opens (and zoom rounds)")
     parser.add_argument("--data", help="keep the stack's data here between runs")
+    parser.add_argument("--stored-runs", type=int, default=3,
+                        help="first opens from the layout stored at ingest (fresh servers)")  # fmt: skip
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     report = make_nsys_sqlite(args.kernels)
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     print(f"input: {report} ({report.stat().st_size / 1e9:.2f} GB)")
     with tempfile.TemporaryDirectory(prefix="nsight-bench-view-") as tmp:
         home = Path(tmp)
@@ -193,7 +272,9 @@ def main() -> None:
             files = httpx.get(stack.coordinator_url + "files",
                               params={"collection_id": collection}, timeout=60).json()  # fmt: skip
             base_s, base_bytes = baseline_download(stack, files[0]["sha256"])
-            lab = JupyterLabServer(home / "lab", stack.url).start()
+            ingest = httpx.get(stack.analysis_url + "ingest", timeout=60).json()
+            print(f"ingest: conversion {ingest['last_conversion']}, layout {ingest['last_layout']}")
+            lab = lab_server(home / "lab", stack, stored=False)
             try:
                 with sync_playwright() as pw:
                     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
@@ -204,6 +285,18 @@ def main() -> None:
                     cold_ms, cold_bytes, cold_cpu = open_trace(page, lab)
                     status = page.locator('.jp-NsightLab-trace [role="status"]').inner_text()
                     print(f"opened: {status.split(' · wheel')[0]}")
+                    print(f"first view, laid out here (today's never-opened path): "
+                          f"{cold_ms / 1000:.2f} s, {cold_cpu:.1f} CPU-s", flush=True)  # fmt: skip
+                    expected = tiles_of(lab, collection, CHECKED)
+                    stored = []
+                    for run in range(args.stored_runs):
+                        stored.append(stored_open(home / f"lab-stored-{run}", stack, browser,
+                                                  args.zooms, collection, expected))  # fmt: skip
+                        print(f"stored layout, run {run}: {stored[-1]['ms'] / 1000:.2f} s, "
+                              f"{stored[-1]['bytes'] / 1024:.0f} KiB, {stored[-1]['cpu']:.2f} CPU-s; "
+                              f"all levels after {stored[-1]['arrived_s']:.1f} s "
+                              f"({stored[-1]['arrival_cpu_s']:.1f} CPU-s); zooms "
+                              f"{[round(z['ms']) for z in stored[-1]['zooms']]}", flush=True)  # fmt: skip
                     warm, zooms = [], []
                     for _ in range(args.runs):
                         page.close()
@@ -220,7 +313,22 @@ def main() -> None:
     fetched = [z["ms"] for z in zooms if z["fetched"]]
     cached = [z["ms"] for z in zooms if not z["fetched"]]
     every = [z["ms"] for z in zooms]
+    arriving = [z["ms"] for run in stored for z in run["zooms"]]
+    result_stored = {
+        "stored_first_view_s_median": statistics.median(r["ms"] for r in stored) / 1000,
+        "stored_first_view_s_all": [round(r["ms"] / 1000, 3) for r in stored],
+        "stored_bytes_median": statistics.median(r["bytes"] for r in stored),
+        "stored_server_cpu_s_median": statistics.median(r["cpu"] for r in stored),
+        "stored_zoom_ms_median": statistics.median(arriving),
+        "stored_zoom_ms_p90": sorted(arriving)[int(0.9 * (len(arriving) - 1))],
+        "stored_zoom_ms_max": max(arriving),
+        "stored_zoom_steps": len(arriving),
+        "stored_all_levels_s_median": statistics.median(r["arrived_s"] for r in stored),
+        # The server's CPU from the click until every level was in its cache (and checked).
+        "stored_arrival_cpu_s_median": statistics.median(r["arrival_cpu_s"] for r in stored),
+    } if stored else {}  # fmt: skip
     result = {
+        **result_stored,
         "kernels": args.kernels,
         "cold_first_view_s": cold_ms / 1000,
         "cold_bytes": cold_bytes,
@@ -239,6 +347,13 @@ def main() -> None:
         "baseline_download_s": base_s,
         "baseline_bytes": base_bytes,
     }
+    if stored:
+        print(f"first view from the layout stored at ingest (median of {len(stored)} fresh servers): "
+              f"{result['stored_first_view_s_median']:.2f} s, {result['stored_bytes_median'] / 1024:.0f} KiB "
+              f"received, {result['stored_server_cpu_s_median']:.2f} CPU-s; zooms meanwhile: median "
+              f"{result['stored_zoom_ms_median']:.0f} ms, p90 {result['stored_zoom_ms_p90']:.0f} ms, "
+              f"max {result['stored_zoom_ms_max']:.0f} ms; every level in the cache after "
+              f"{result['stored_all_levels_s_median']:.1f} s")  # fmt: skip
     print(f"first view, cold (copy and lay out the converted tables): {cold_ms / 1000:.2f} s, "
           f"{cold_bytes / 1024:.0f} KiB received; the Jupyter server spent {cold_cpu:.1f} CPU-s")  # fmt: skip
     print(f"first view, warm (median of {args.runs}): {warm_ms / 1000:.2f} s, "

@@ -151,6 +151,13 @@ class IngestStatus(_Model):
     last_error: str | None = None
     #: The latest conversion: key, sha256, ok, seconds, peak_rss_mb (of its process), rows.
     last_conversion: dict[str, Any] | None = None
+    #: Timeline layouts built and stored beside the converted traces, and ones that failed.
+    laid_out: int = 0
+    layout_failed: int = 0
+    #: The latest layout: sha256, ok, seconds, cpu_s, peak_rss_mb, events, levels, bytes.
+    last_layout: dict[str, Any] | None = None
+    #: Converted reports queued for their layout (laid out one at a time, after conversion).
+    layouts_pending: int = 0
 
 
 class TraceLinks(_Model):
@@ -160,5 +167,18 @@ class TraceLinks(_Model):
     #: ``conversion.json``: per table its rows, row groups and time span.
     manifest: dict[str, Any]
     #: File name (``kernels.parquet``, ``metadata.json``, ...) -> presigned GET URL.
+    urls: dict[str, str]
+    expires_at: datetime
+
+
+class TraceLayoutLinks(_Model):
+    """A report's stored Timeline layout (``traces/<sha256>/<layout>/``): its head and
+    one presigned GET URL per object, so a viewer fetches only the levels it needs."""
+
+    sha256: str
+    layout: str
+    #: ``head.json``: the layout's rows, names and time range, its levels, each object's
+    #: size and sha256 (:mod:`nsight_lab.jupyter.widgets.stored_layout`).
+    head: dict[str, Any]
     urls: dict[str, str]
     expires_at: datetime

@@ -19,7 +19,6 @@ second process never sees half an entry.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -30,7 +29,8 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from nsight_lab.jupyter.widgets.lanes import LAYERS
-from nsight_lab.jupyter.widgets.trace_view import LAYOUT_VERSION, ReportTimeline
+from nsight_lab.jupyter.widgets.stored_layout import sha256_of
+from nsight_lab.jupyter.widgets.trace_view import ReportTimeline, layout_name
 from nsight_lab.models import FileInfo
 from nsight_lab.naming import safe_component
 from nsight_lab.trace import TraceFormatError, convert_trace
@@ -64,14 +64,6 @@ def default_root() -> Path:
 def _lock(key: str) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(key, threading.Lock())
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class TraceCache:
@@ -156,7 +148,7 @@ class TraceCache:
         return target
 
     def _layout_folder(self, info: FileInfo, layers: Sequence[str]) -> Path:
-        return self.entry(info.sha256) / f"timeline-v{LAYOUT_VERSION}-{'-'.join(layers)}"
+        return self.entry(info.sha256) / layout_name(layers)
 
     def layout(self, info: FileInfo, layers: Sequence[str] = LAYERS) -> ReportTimeline | None:
         """The report's saved timeline layout (memory-mapped), or None before the first open."""
@@ -164,6 +156,30 @@ class TraceCache:
         if found is not None:
             self._touch(info.sha256)
         return found
+
+    def layout_partial(self, info: FileInfo, layers: Sequence[str] = LAYERS) -> Path:
+        """A fresh folder to fetch a stored layout's objects into, then :meth:`adopt_layout`."""
+        folder = self._layout_folder(info, layers)
+        partial = folder.with_name(f"{folder.name}.partial-{uuid.uuid4().hex[:8]}")
+        partial.mkdir(parents=True)
+        return partial
+
+    def adopt_layout(
+        self, info: FileInfo, partial: Path, layers: Sequence[str] = LAYERS
+    ) -> ReportTimeline:
+        """Move a complete fetched layout into place (one saved meanwhile wins) and map it."""
+        folder = self._layout_folder(info, layers)
+        with _lock(f"{info.sha256}/{folder.name}"):
+            if ReportTimeline.load(folder) is not None:
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+                partial.rename(folder)
+        self.prune(keep={info.sha256})
+        loaded = ReportTimeline.load(folder)
+        if loaded is None:
+            raise ReportUnreadable(f"{info.filename}: the fetched layout is gone or unreadable")
+        return loaded
 
     def local(self, info: FileInfo) -> ConvertedTrace | None:
         """The report converted here (by :meth:`convert`), when it was."""

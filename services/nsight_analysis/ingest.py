@@ -18,6 +18,15 @@ is the verdict for that content, so a broken report is parsed once, not once per
 Each conversion runs in a child process (``python -m nsight_lab.trace.convert``):
 the memory it takes is the child's, bounded by the sorted sink's window whatever
 the trace size, and a report that crashes its importer cannot take the service down.
+
+After converting a report, the Timeline layout of it is built once too
+(``python -m nsight_lab.jupyter.widgets.stored_layout``, another child) and stored
+beside the trace under ``traces/<sha256>/timeline-v<N>-<layers>/``
+(:mod:`nsight_lab.jupyter.widgets.stored_layout`), so that no Jupyter server has to
+lay out a big report before its first view. Layouts are queued to a thread of their
+own, one at a time: the conversion is recorded (and a job waiting for it goes on)
+without waiting for its layout. A layout that fails is recorded there
+(``failed.json``) and logged; the conversion stands, and viewers lay it out themselves.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
 import shutil
 import signal
 import subprocess
@@ -39,6 +49,9 @@ from typing import Any
 from nsight_analysis.scope import CoordinatorScopes, ScopeError, ScopeFile, is_report_file
 from nsight_analysis.settings import AnalysisSettings
 from nsight_lab.analysis_models import JobWarning
+from nsight_lab.jupyter.widgets import stored_layout
+from nsight_lab.jupyter.widgets.lanes import LAYERS
+from nsight_lab.jupyter.widgets.trace_view import layout_name
 from nsight_lab.models import CollectionState, ConversionState, ConversionUpdate, FileInfo
 from nsight_lab.recipe.inputs import report_name
 from nsight_lab.recipe.reports import ReportRef
@@ -78,6 +91,14 @@ class IngestCounts:
     #: Conversions found in storage already (same content, or converted before a restart).
     reused: int = 0
     skipped: int = 0
+    #: Timeline layouts built (one child process each) and stored, and ones that failed.
+    laid_out: int = 0
+    layout_failed: int = 0
+
+
+def layout_key(sha256: str, name: str) -> str:
+    """The storage key of one object of a report's stored Timeline layout."""
+    return trace_key(sha256, f"{layout_name(LAYERS)}/{name}")
 
 
 class Ingester:
@@ -93,12 +114,19 @@ class Ingester:
         self.last_error: str | None = None
         #: The latest conversion run: key, state, seconds, peak RSS of its process.
         self.last_conversion: dict[str, Any] | None = None
+        #: The latest layout run: sha256, ok, seconds, CPU-s, peak RSS, stored bytes.
+        self.last_layout: dict[str, Any] | None = None
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._children: set[subprocess.Popen[str]] = set()
+        #: Converted reports waiting for their layout: (sha256, converted folder, scratch).
+        self._layouts: queue.Queue[tuple[str, Path, Path] | None] = queue.Queue()
+        self._layout_thread: threading.Thread | None = None
+        #: Layouts queued or running.
+        self._layouts_pending = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -117,6 +145,10 @@ class Ingester:
         if self._thread is not None:
             self._thread.join(15)
             self._thread = None
+        if self._layout_thread is not None:
+            self._layouts.put(None)
+            self._layout_thread.join(15)
+            self._layout_thread = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -128,6 +160,8 @@ class Ingester:
             **self.counts.__dict__,
             "last_error": self.last_error,
             "last_conversion": self.last_conversion,
+            "last_layout": self.last_layout,
+            "layouts_pending": self._layouts_pending,
         }
 
     def _loop(self) -> None:
@@ -230,6 +264,7 @@ class Ingester:
         scratch = self.settings.work_dir / "ingest" / sha
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
+        queued = False
         try:
             source = self._local_path(file.key)
             if source is None:
@@ -251,6 +286,11 @@ class Ingester:
             if answer.get("ok"):
                 if self._local_path(file.key) is None:
                     self._upload(sha, target)
+                if self.settings.ingest_layout:
+                    if source.parent == scratch:
+                        source.unlink()  # the layout reads the converted tables only
+                    self._queue_layout(sha, target, scratch)
+                    queued = True
                 log.info(
                     "ingest: converted %s in %.1f s (peak %s MB)",
                     file.key,
@@ -264,7 +304,8 @@ class Ingester:
             log.warning("ingest: %s: %s", file.key, exc)
             return Conversion(ConversionState.PENDING, sha, f"storage error: {exc}")
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if not queued:
+                shutil.rmtree(scratch, ignore_errors=True)
         in_place = self._local_path(trace_prefix(sha).rstrip("/"))
         if in_place is not None:
             shutil.rmtree(in_place, ignore_errors=True)  # the tables it got to: of no use
@@ -276,6 +317,70 @@ class Ingester:
         )
         log.warning("ingest: %s cannot be converted: %s", file.key, error)
         return Conversion(ConversionState.FAILED, sha, error)
+
+    def _queue_layout(self, sha: str, converted: Path, scratch: Path) -> None:
+        """Lay ``converted`` out in the layout thread (started on first use); ``scratch``
+        is removed once done."""
+        with self._locks_guard:
+            if self._layout_thread is None or not self._layout_thread.is_alive():
+                self._layout_thread = threading.Thread(
+                    target=self._layout_loop, name="analysis-layout", daemon=True
+                )
+                self._layout_thread.start()
+            self._layouts_pending += 1
+        self._layouts.put((sha, converted, scratch))
+
+    def _layout_loop(self) -> None:
+        while True:
+            item = self._layouts.get()
+            if item is None:
+                return
+            sha, converted, scratch = item
+            try:
+                if not self._stopping.is_set():
+                    self.lay_out(sha, converted, scratch)
+            except Exception:  # keep laying out whatever one report did
+                log.exception("ingest: unexpected error laying out %s", sha[:12])
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+                with self._locks_guard:
+                    self._layouts_pending -= 1
+
+    def lay_out(self, sha: str, converted: Path, scratch: Path) -> None:
+        """Build and store the report's Timeline layout; a failure is recorded, not raised."""
+        in_place = self._local_path(layout_key(sha, "").rstrip("/"))
+        folder = in_place or scratch / "layout"
+        command = [sys.executable, "-m", "nsight_lab.jupyter.widgets.stored_layout",
+                   str(converted), str(folder), "--layers", ",".join(LAYERS),
+                   "--nice", str(self.settings.ingest_nice)]  # fmt: skip
+        try:
+            answer = self._child(command, "the layout")
+            if answer.get("ok") and in_place is None:
+                for name in stored_layout.upload_order(folder):  # the head last
+                    self.store.put_file(layout_key(sha, name), folder / name)
+        except (StorageError, OSError) as exc:
+            answer = {"ok": False, "error": f"storing the layout failed: {exc}"}
+        self.last_layout = {"sha256": sha, **answer}
+        if answer.get("ok"):
+            self.counts.laid_out += 1
+            log.info("ingest: laid out %s in %.1f s (%s CPU-s, peak %s MB, %d bytes)", sha[:12],
+                     answer.get("seconds", 0.0), answer.get("cpu_s"), answer.get("peak_rss_mb"),
+                     answer.get("bytes", 0))  # fmt: skip
+            return
+        if self._stopping.is_set():
+            return  # killed by the service's stop: not the report's fault, nothing to record
+        self.counts.layout_failed += 1
+        error = str(answer.get("error") or "laying the timeline out failed")
+        log.warning(
+            "ingest: cannot lay out %s (viewers lay it out themselves): %s", sha[:12], error
+        )
+        if in_place is not None:
+            shutil.rmtree(in_place, ignore_errors=True)
+        with contextlib.suppress(StorageError, OSError):
+            self.store.put_bytes(
+                layout_key(sha, stored_layout.FAILED_FILE),
+                json.dumps({"error": error, "failed_at": time.time()}).encode(),
+            )
 
     def _run_child(self, source: Path, target: Path, file: ScopeFile) -> dict[str, Any]:
         self.counts.parsed += 1
@@ -292,6 +397,10 @@ class Ingester:
             "--nice",
             str(self.settings.ingest_nice),
         ]
+        return self._child(command, "the conversion")
+
+    def _child(self, command: list[str], what: str) -> dict[str, Any]:
+        """Run one child that ends with a JSON line on stdout; its answer, or why it has none."""
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._children.add(child)
         try:
@@ -301,7 +410,7 @@ class Ingester:
             child.communicate()
             return {
                 "ok": False,
-                "error": f"conversion took longer than {self.settings.ingest_timeout_s:.0f} s",
+                "error": f"{what} took longer than {self.settings.ingest_timeout_s:.0f} s",
             }
         finally:
             self._children.discard(child)
@@ -312,9 +421,9 @@ class Ingester:
         if child.returncode < 0:
             name = signal.Signals(-child.returncode).name
             hint = " (out of memory?)" if name == "SIGKILL" else ""
-            return {"ok": False, "error": f"the conversion process was killed by {name}{hint}"}
+            return {"ok": False, "error": f"{what} process was killed by {name}{hint}"}
         tail = err.strip().splitlines()[-1:] or ["no output"]
-        return {"ok": False, "error": f"the conversion process failed: {tail[0][:500]}"}
+        return {"ok": False, "error": f"{what} process failed: {tail[0][:500]}"}
 
     def _upload(self, sha: str, folder: Path) -> None:
         """Every file but the manifest, then the manifest: readers see all or nothing."""

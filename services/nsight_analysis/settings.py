@@ -39,6 +39,9 @@ class AnalysisSettings(BaseSettings):
     #: CPU niceness of conversion processes: background work, so that uploads and
     #: jobs on the same cores go first.
     ingest_nice: int = Field(10, ge=0, le=19)
+    #: Lay each converted report out for the Timeline once and store it beside the trace
+    #: (about 78 bytes per event); off: every Jupyter server lays reports out itself.
+    ingest_layout: bool = True
     #: Local worker processes; each keeps one Jupyter kernel warm.
     workers: int = Field(2, ge=1, le=64)
     #: Reuse a long-lived kernel per worker; False runs papermill cold for every job.

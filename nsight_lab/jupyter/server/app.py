@@ -74,6 +74,12 @@ class NsightLabExtension(ExtensionApp):
     trace_cache_gb = Float(
         20.0, config=True, help="Evict the least recently viewed reports beyond this size (GiB)."
     )
+    stored_layouts = Bool(
+        True,
+        config=True,
+        help="Open a report from the Timeline layout the analysis side stored at ingest "
+        "(coarse levels first, the rest in the background); off: lay every report out here.",
+    )
 
     _trace_views: TraceViews | None = None
 

@@ -224,13 +224,7 @@ class LodSummary:
 
     def level_for(self, ns_per_px: float) -> Level:
         """The coarsest level whose merged gaps are at most one pixel wide."""
-        chosen = self.levels[0]
-        for lv in self.levels[1:]:
-            if lv.gap_ns <= ns_per_px:
-                chosen = lv
-            else:
-                break
-        return chosen
+        return self.levels[level_index(self.gaps, ns_per_px)]
 
     def query(self, t0: float, t1: float, width_px: int, max_blocks: int = MAX_BLOCKS) -> Tiles:
         """The blocks overlapping ``[t0, t1)`` at the resolution ``width_px`` pixels need."""
@@ -366,19 +360,38 @@ def load_summary(folder: Path, *, mmap: bool = True) -> LodSummary:
     """A summary saved by :func:`save_summary`; memory-mapped, so opening costs no RAM
     and a view reads only the pages of the blocks it returns."""
     manifest = json.loads((folder / SUMMARY_MANIFEST).read_text())
-    levels = []
-    for i, entry in enumerate(manifest["levels"]):
-        arrays: dict[str, Any] = {}
-        aliases = entry["aliases"]
-        for field in _FIELDS:
-            if field not in aliases:
-                arrays[field] = np.load(
-                    folder / f"{i}-{field}.npy", mmap_mode="r" if mmap else None
-                )
-        for field, alias in aliases.items():
-            if alias == "ones":
-                arrays[field] = np.broadcast_to(np.int64(1), (int(entry["n"]),))
-            else:
-                arrays[field] = arrays[alias]
-        levels.append(Level(gap_ns=int(entry["gap_ns"]), **arrays))
+    levels = [load_level(folder, i, entry, mmap=mmap) for i, entry in enumerate(manifest["levels"])]
     return LodSummary(tuple(levels), int(manifest["n_rows"]))
+
+
+def level_files(index: int, entry: dict[str, Any]) -> list[str]:
+    """The ``.npy`` files :func:`save_summary` wrote for level ``index`` (its manifest entry)."""
+    return [f"{index}-{field}.npy" for field in _FIELDS if field not in entry["aliases"]]
+
+
+def load_level(folder: Path, index: int, entry: dict[str, Any], *, mmap: bool = True) -> Level:
+    """One level of a saved summary, from its files and its manifest entry."""
+    arrays: dict[str, Any] = {}
+    aliases = entry["aliases"]
+    for field in _FIELDS:
+        if field not in aliases:
+            arrays[field] = np.load(
+                folder / f"{index}-{field}.npy", mmap_mode="r" if mmap else None
+            )
+    for field, alias in aliases.items():
+        if alias == "ones":
+            arrays[field] = np.broadcast_to(np.int64(1), (int(entry["n"]),))
+        else:
+            arrays[field] = arrays[alias]
+    return Level(gap_ns=int(entry["gap_ns"]), **arrays)
+
+
+def level_index(gaps: list[int], ns_per_px: float) -> int:
+    """Which of levels with these gaps (finest first) :meth:`LodSummary.level_for` picks."""
+    chosen = 0
+    for i, gap in enumerate(gaps[1:], start=1):
+        if gap <= ns_per_px:
+            chosen = i
+        else:
+            break
+    return chosen

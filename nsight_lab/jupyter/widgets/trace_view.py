@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,9 +36,11 @@ import pyarrow.compute as pc
 
 from nsight_lab.jupyter.widgets.lanes import LAYERS, RowKey, ordered_rows, split_ref, trace_events
 from nsight_lab.jupyter.widgets.lod import (
+    Level,
     LodSummary,
     build_summary,
     event_order,
+    level_index,
     load_summary,
     save_summary,
     tiles_to_buffers,
@@ -48,6 +52,8 @@ from nsight_lab.trace.model import Trace, TraceMetadata
 #: Bumped whenever the saved layout changes, so stale caches are rebuilt, never misread.
 LAYOUT_VERSION = 1
 LAYOUT_FILE = "layout.json"
+#: How long an answer waits for a level still arriving from storage before saying so.
+ARRIVAL_WAIT_S = 60.0
 #: Columns each layer needs to be laid out; the rest is read only for an event's details.
 LAYOUT_COLUMNS: dict[str, tuple[str, ...]] = {
     "kernels": ("start", "end", "device_id", "stream_id", "short_name", "name"),
@@ -68,6 +74,10 @@ FAR_NS = 2**62
 
 class TraceViewError(ValueError):
     """A request a view cannot answer; the message says what to change."""
+
+
+class StillArriving(TraceViewError):
+    """The level an answer needs did not arrive from storage in time (retry later)."""
 
 
 class EventSource(Protocol):
@@ -165,6 +175,93 @@ def read_layout_tables(
     return {layer: converted.read(layer, LAYOUT_COLUMNS[layer]) for layer in layers}
 
 
+def layout_name(layers: Sequence[str]) -> str:
+    """The folder (in the local cache, and in storage) of a layout of these layers."""
+    return f"timeline-v{LAYOUT_VERSION}-{'-'.join(layers)}"
+
+
+class LevelsArriving:
+    """The levels of a report's layout that are still arriving (from storage), coarsest first.
+
+    An answer is given from the levels here only when the level it would pick with
+    all of them present is among them (and, levels arriving coarsest first, every
+    coarser one): otherwise it waits for that level, at most :data:`ARRIVAL_WAIT_S`,
+    and then says so. So a zoom is never answered with a coarser level as if it were
+    the one asked for; it is at worst late.
+    """
+
+    def __init__(self, gaps: Sequence[int], n_rows: int, label: str) -> None:
+        self.gaps = list(gaps)
+        self.n_rows = n_rows
+        self.label = label
+        self._levels: dict[int, Level] = {}
+        self._done: ReportTimeline | None = None
+        self._error: str | None = None
+        self._changed = threading.Condition()
+
+    def add(self, index: int, level: Level) -> None:
+        with self._changed:
+            self._levels[index] = level
+            self._changed.notify_all()
+
+    def finish(self, timeline: ReportTimeline) -> None:
+        """Every level arrived (or the report was laid out another way): answer from it."""
+        with self._changed:
+            self._done = timeline
+            self._levels.clear()
+            self._changed.notify_all()
+
+    def fail(self, error: str) -> None:
+        with self._changed:
+            self._error = error
+            self._changed.notify_all()
+
+    @property
+    def done(self) -> bool:
+        return self._done is not None
+
+    def present(self) -> list[int]:
+        """Indices of the levels at hand (all of them once done)."""
+        with self._changed:
+            return list(range(len(self.gaps))) if self._done else sorted(self._levels)
+
+    def summary_for(self, ns_per_px: float, timeout: float | None = None) -> LodSummary:
+        """The levels a view at ``ns_per_px`` picks from: the chosen one and all coarser."""
+        index = level_index(self.gaps, ns_per_px)
+        top = len(self.gaps)
+
+        def ready() -> LodSummary | None:
+            if self._done is not None:
+                return self._done.summary
+            if all(i in self._levels for i in range(index, top)):
+                return LodSummary(tuple(self._levels[i] for i in range(index, top)), self.n_rows)
+            return None
+
+        return self._wait(ready, f"level {index} of {top}", timeout)
+
+    def complete(self, timeout: float | None = None) -> ReportTimeline:
+        """The whole layout (an event's details need the raw level and the row refs)."""
+        return self._wait(lambda: self._done, "its finest level", timeout)
+
+    def _wait(self, ready: Callable[[], Any], what: str, timeout: float | None) -> Any:
+        timeout = ARRIVAL_WAIT_S if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = ready()
+                if found is not None:
+                    return found
+                if self._error is not None:
+                    raise TraceViewError(f"{self.label}: {self._error}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StillArriving(
+                        f"{self.label}: {what} is still arriving from storage after "
+                        f"{timeout:.0f} s; try again in a moment"
+                    )
+                self._changed.wait(left)
+
+
 @dataclass(frozen=True)
 class ReportTimeline:
     """One report, laid out in rows and summarised at every useful resolution."""
@@ -179,6 +276,22 @@ class ReportTimeline:
     event_count: int
     metadata: TraceMetadata
     layers: tuple[str, ...]
+    #: Set while the levels are still arriving from storage: ``summary`` then holds only
+    #: the coarse ones that came first, and answers go through :meth:`summary_for`.
+    arriving: LevelsArriving | None = None
+
+    @property
+    def gaps(self) -> list[int]:
+        """Every level's gap, including levels still arriving."""
+        return self.arriving.gaps if self.arriving is not None else self.summary.gaps
+
+    def summary_for(self, ns_per_px: float) -> LodSummary:
+        """The levels to answer a view at ``ns_per_px`` from (waiting for one still arriving)."""
+        return self.summary if self.arriving is None else self.arriving.summary_for(ns_per_px)
+
+    def settled(self) -> ReportTimeline:
+        """This layout, whole (waiting for levels still arriving)."""
+        return self if self.arriving is None else self.arriving.complete()
 
     @classmethod
     def build(
@@ -375,7 +488,7 @@ class TraceView:
         self.parts = placed
         self.rows = rows
         self.names = list(names)
-        self.gaps = sorted({g for p in placed for g in p.timeline.summary.gaps})
+        self.gaps = sorted({g for p in placed for g in p.timeline.gaps})
         self.event_count = sum(p.timeline.event_count for p in placed)
 
     def describe(self) -> dict[str, Any]:
@@ -409,9 +522,9 @@ class TraceView:
         columns: list[list[bytes]] = [[] for _ in range(6)]
         total, finest = 0, None
         for part in self.parts:
-            summary = part.timeline.summary
             if not part.timeline.event_count:
                 continue
+            summary = part.timeline.summary_for((t1 - t0) / width_px)
             # Integer arithmetic: report clocks are ~1e18 ns, beyond float precision.
             found = summary.query(
                 math.floor(t0) - part.shift_ns, math.ceil(t1) - part.shift_ns, width_px
@@ -450,7 +563,8 @@ class TraceView:
         """Every column of the raw event of ``row`` at view time ``t`` (the closest
         within ``tolerance_ns``), with where it sits; ``None`` when there is none."""
         part = self._part_of_row(row)
-        level = part.timeline.summary.levels[0]
+        timeline = part.timeline.settled()
+        level = timeline.summary.levels[0]
         local_row = row - part.row_base
         lo, hi = (int(v) for v in level.row_offsets[local_row : local_row + 2])
         # Integer arithmetic: report clocks are ~1e18 ns, beyond float precision.
@@ -473,11 +587,11 @@ class TraceView:
         if distance[best] > tolerance_ns:
             return None
         index = i0 + best
-        ref = int(part.timeline.refs[index])
+        ref = int(timeline.refs[index])
         start, end = int(level.start[index]), int(level.end[index])
-        key = part.timeline.rows[local_row]
+        key = timeline.rows[local_row]
         details: dict[str, Any] = {
-            "name": part.timeline.names[int(level.name[index])],
+            "name": timeline.names[int(level.name[index])],
             "start": float(start + part.shift_ns),
             "end": float(end + part.shift_ns),
             "duration_ns": end - start,
@@ -585,5 +699,7 @@ def answer(view: TraceView, content: Any) -> tuple[dict[str, Any], list[bytes]]:
         request, t0, t1, width = parse_view(content)
         header, buffers = view.tiles(t0, t1, width)
         return {"type": "tiles", "id": request, **header}, buffers
+    except StillArriving:
+        raise
     except TraceViewError as exc:
         raise ViewRequestError(str(exc)) from exc

@@ -6,6 +6,10 @@ it gets the manifest and one presigned GET URL per file, then reads only the row
 groups and columns it needs with ranged GETs
 (:class:`nsight_lab.storage.ranged.UrlFiles` +
 :class:`nsight_lab.trace.converted.ConvertedTrace`).
+
+``GET /traces/{sha256}/layouts/{layout}`` is the Timeline layout the ingest stored
+beside it (:mod:`nsight_lab.jupyter.widgets.stored_layout`): its head inline and one
+presigned URL per object, so a viewer fetches the coarse levels first and the rest later.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from nsight_analysis.routes import Service
 from nsight_analysis.routes.jobs import api_root
 from nsight_analysis.service import AnalysisError, NotFound
-from nsight_lab.analysis_models import IngestStatus, TraceLinks
+from nsight_lab.analysis_models import IngestStatus, TraceLayoutLinks, TraceLinks
+from nsight_lab.jupyter.widgets.stored_layout import HEAD_FILE
 from nsight_lab.models import ConversionState
 from nsight_lab.servicekit import CallerDep
 from nsight_lab.storage.base import ObjectNotFound
@@ -30,6 +35,7 @@ from nsight_lab.trace.converted import MANIFEST_FILE, trace_key
 router = APIRouter(tags=["traces"])
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_LAYOUT = re.compile(r"^timeline-v[0-9]{1,4}-[a-z]{1,16}(-[a-z]{1,16}){0,7}$")
 
 
 @router.get("/ingest", response_model=IngestStatus)
@@ -73,5 +79,50 @@ async def trace_links(
             urls[name] = url if urlsplit(url).scheme else urljoin(root, url.lstrip("/"))
         expires_at = time.time() + service.settings.presign_expiry_s
         return TraceLinks(sha256=sha256, manifest=manifest, urls=urls, expires_at=expires_at)
+
+    return await run_in_threadpool(build)
+
+
+@router.get("/traces/{sha256}/layouts/{layout}", response_model=TraceLayoutLinks)
+async def trace_layout(
+    sha256: str, layout: str, request: Request, service: Service, caller: CallerDep
+) -> TraceLayoutLinks:
+    """The head and presigned object URLs of a stored Timeline layout of this report.
+
+    404 (with the reason) when there is none: not laid out (an older ingest, or this
+    layout version never built), or its layout failed; the viewer then lays it out."""
+    if not _SHA256.match(sha256):
+        raise AnalysisError("sha256: expected 64 lowercase hex digits (a file's sha256)", 422)
+    if not _LAYOUT.match(layout):
+        raise AnalysisError(
+            "layout: expected timeline-v<N>-<layers>, e.g. timeline-v1-kernels", 422
+        )
+    root = api_root(request)
+
+    def build() -> TraceLayoutLinks:
+        if not service.scopes.may_read(caller, sha256):
+            raise NotFound(f"no converted trace for {sha256}: no report of yours has this sha256")
+        prefix = f"{layout}/"
+        try:
+            with service.store.open_read(trace_key(sha256, prefix + HEAD_FILE)) as stream:
+                head = json.loads(stream.read())
+        except ObjectNotFound as exc:
+            raise NotFound(f"no stored layout {layout} for {sha256}") from exc
+        except ValueError as exc:
+            raise NotFound(f"the stored layout {layout} of {sha256} is unreadable: {exc}") from exc
+        objects = head.get("objects") if isinstance(head, dict) else None
+        if not isinstance(objects, dict):
+            raise NotFound(f"the stored layout {layout} of {sha256} has no object list")
+        expiry = service.settings.presign_expiry_s
+        urls = {}
+        for name in objects:
+            if not isinstance(name, str) or "/" in name or not name.endswith(".npy"):
+                raise NotFound(f"the stored layout {layout} of {sha256} names a bad object")
+            url = service.store.presign_get(trace_key(sha256, prefix + name), expires_s=expiry)
+            urls[name] = url if urlsplit(url).scheme else urljoin(root, url.lstrip("/"))
+        expires_at = time.time() + expiry
+        return TraceLayoutLinks(
+            sha256=sha256, layout=layout, head=head, urls=urls, expires_at=expires_at
+        )
 
     return await run_in_threadpool(build)

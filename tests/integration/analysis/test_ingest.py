@@ -171,3 +171,44 @@ def test_an_nsys_report_with_its_sqlite_export_is_skipped_for_the_export(
         "error": "not a report recipes read",
     }
     assert _ingest(api)["parsed"] == parsed + 1
+
+
+def test_a_converted_report_is_laid_out_once_and_served_as_its_head_and_object_urls(
+    api: httpx.Client, stack: AnalysisStack, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from nsight_lab.jupyter.widgets.lanes import LAYERS
+    from nsight_lab.jupyter.widgets.stored_layout import StoredHead
+    from nsight_lab.jupyter.widgets.trace_view import layout_name
+
+    report = distinct_copy(fixture_reports(fixtures_dir)[2], tmp_path / "laid.json.gz", 6000)
+    before = _ingest(api)
+    first = upload_reports(stack.coordinator_url, [report], tag="layout-a")
+    sha = _settled(stack, first.collection_id)[0]["sha256"]
+    route = f"traces/{sha}/layouts/{layout_name(LAYERS)}"
+    # Laid out after the conversion was recorded, by the ingest's layout thread (which
+    # may be laying out other tests' reports too: wait until it is idle).
+    links = wait_until(lambda: (found := api.get(route)).status_code == 200 and found, 120,
+                       "the layout of the report")  # fmt: skip
+    after = wait_until(lambda: (status := _ingest(api))["layouts_pending"] == 0 and status, 120,
+                       "the layout thread to be idle")  # fmt: skip
+    assert after["laid_out"] >= before["laid_out"] + 1
+    assert after["layout_failed"] == before["layout_failed"]
+    body = links.json()
+    head = StoredHead.parse(body["head"])
+    assert head is not None and set(body["urls"]) == set(head.data["objects"])
+    coarsest = head.files(head.first_levels()[0])[0]
+    fetched = httpx.get(body["urls"][coarsest]).content
+    assert hashlib.sha256(fetched).hexdigest() == head.data["objects"][coarsest]["sha256"]
+
+    # The same content again (another tag): converted and laid out already, not again.
+    second = upload_reports(stack.coordinator_url, [report], tag="layout-b")
+    assert _settled(stack, second.collection_id)[0]["conversion"]["state"] == "converted"
+    again = _ingest(api)
+    assert again["laid_out"] == after["laid_out"] and again["layouts_pending"] == 0
+
+    assert api.get(f"traces/{sha}/layouts/timeline-v999-kernels").status_code == 404
+    assert api.get(f"traces/{'0' * 64}/layouts/{layout_name(LAYERS)}").status_code == 404
+    for bad in ("..%2F..%2Fetc", "timeline-v1-KERNELS", "head.json"):
+        assert api.get(f"traces/{sha}/layouts/{bad}").status_code in (404, 422), bad

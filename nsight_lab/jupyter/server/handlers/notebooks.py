@@ -38,27 +38,37 @@ def pick_output(outputs: list[dict[str, Any]], kind: str) -> dict[str, Any] | No
     return min(matches, key=lambda o: len(str(o.get("name", "")))) if matches else None
 
 
-async def fetch_to(conn: GatewayConnection, url: str, target: Path, timeout: float) -> int:
-    """Download a presigned URL to ``target`` through a ``.part`` file; returns its size."""
+async def fetch_to(
+    conn: GatewayConnection,
+    url: str,
+    target: Path,
+    timeout: float,
+    client: httpx.AsyncClient | None = None,
+) -> int:
+    """Download a presigned URL to ``target`` through a ``.part`` file; returns its size.
+
+    ``client``: a storage client to reuse (many small objects), else one of its own."""
+    if client is None:
+        async with conn.storage_client(timeout) as own:
+            return await fetch_to(conn, url, target, timeout, own)
     partial = target.with_name(target.name + ".part")
     size = 0
-    async with conn.storage_client(timeout) as client:
-        try:
-            async with client.stream("GET", url) as answer:
-                if answer.status_code >= 400:
-                    await answer.aread()
-                    raise HandlerError(
-                        502,
-                        f"storage refused {target.name} (HTTP {answer.status_code}): "
-                        f"{answer.text[:300]}",
-                    )
-                with partial.open("wb") as out:
-                    async for chunk in answer.aiter_bytes(1 << 20):
-                        out.write(chunk)
-                        size += len(chunk)
-        except httpx.TransportError as exc:
-            partial.unlink(missing_ok=True)
-            raise HandlerError(502, f"cannot download {target.name} from storage: {exc}") from exc
+    try:
+        async with client.stream("GET", url) as answer:
+            if answer.status_code >= 400:
+                await answer.aread()
+                raise HandlerError(
+                    502,
+                    f"storage refused {target.name} (HTTP {answer.status_code}): "
+                    f"{answer.text[:300]}",
+                )
+            with partial.open("wb") as out:
+                async for chunk in answer.aiter_bytes(1 << 20):
+                    out.write(chunk)
+                    size += len(chunk)
+    except httpx.TransportError as exc:
+        partial.unlink(missing_ok=True)
+        raise HandlerError(502, f"cannot download {target.name} from storage: {exc}") from exc
     partial.replace(target)
     return size
 

@@ -14,6 +14,14 @@ Reports reach this server through the gateway with the user's credentials (the s
 ``gateway_json`` every handler uses), once per report: the local
 :class:`~nsight_lab.jupyter.trace_cache.TraceCache` keeps the converted tables and
 the laid-out timeline, and the browser only ever receives the blocks it draws.
+
+A report the analysis side laid out at ingest
+(:mod:`~nsight_lab.jupyter.widgets.stored_layout`) is not laid out here: its first
+open fetches the layout's head and coarse levels, answers from them, and fetches the
+finer levels in the background, coarse to fine, into the cache. A tile request that
+needs a level still on its way waits for it (bounded), so no zoom is answered at a
+coarser level than it asked for. Any problem with the stored layout (missing, of
+another version, corrupt) falls back to laying the report out here, as before.
 """
 
 from __future__ import annotations
@@ -21,13 +29,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import shutil
 import struct
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -40,13 +51,16 @@ from nsight_lab.jupyter.stored_traces import build_view, failed_conversion, view
 from nsight_lab.jupyter.trace_cache import VIEWED_FILES, ReportUnreadable, TraceCache
 from nsight_lab.jupyter.widgets._static import STATIC
 from nsight_lab.jupyter.widgets.lanes import LAYERS
+from nsight_lab.jupyter.widgets.stored_layout import REFS_FILE, StoredHead, StoredLayoutError
 from nsight_lab.jupyter.widgets.trace_view import (
     ConvertedSource,
     ReportTimeline,
+    StillArriving,
     TraceView,
     TraceViewError,
     ViewRequestError,
     answer,
+    layout_name,
 )
 from nsight_lab.models import FileInfo
 from nsight_lab.storage.base import StorageError
@@ -60,6 +74,11 @@ MAX_REPORTS = 512
 PARALLEL_REPORTS = 2
 #: How long a caller's right to a view holds before the gateway is asked again.
 AUTHORIZED_S = 300.0
+
+#: Names of the background tasks fetching a stored layout's finer levels.
+ARRIVAL_TASK = "nsight-lab-layout-"
+
+log = logging.getLogger("nsight_lab.jupyter.traces")
 
 
 def encode_tiles(header: dict[str, Any], buffers: list[bytes]) -> bytes:
@@ -83,6 +102,9 @@ class TraceViews:
         self.views: OrderedDict[str, tuple[TraceView, dict[str, FileInfo]]] = OrderedDict()
         self.allowed: dict[str, dict[str, float]] = {}
         self.gate = asyncio.Semaphore(PARALLEL_REPORTS)
+        #: Stored layouts whose finer levels are still arriving, by (sha256, layout).
+        self.arriving: dict[tuple[str, str], ReportTimeline] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def allow(self, view_id: str, caller: str) -> None:
         self.allowed.setdefault(view_id, {})[caller] = time.monotonic() + AUTHORIZED_S
@@ -169,6 +191,10 @@ class TraceOpenHandler(NsightHandler):
                 saved = await asyncio.to_thread(cache.layout, info, LAYERS)
                 if saved is not None:
                     return saved, ConvertedSource()  # tables fetched only when clicked
+                if self.nsight.stored_layouts:
+                    stored = await stored_layout_for(self, conn, info)
+                    if stored is not None:
+                        return stored, ConvertedSource()
                 converted = await converted_for(self, conn, info)
                 built = await asyncio.to_thread(cache.timeline, info, converted, LAYERS)
                 return built, ConvertedSource(converted)
@@ -230,6 +256,126 @@ async def converted_for(
     return found
 
 
+async def stored_layout_for(
+    handler: NsightHandler, conn: GatewayConnection, info: FileInfo
+) -> ReportTimeline | None:
+    """The report's layout stored at ingest, answering from its coarse levels while a
+    background task fetches the rest; ``None`` when there is none this server can use
+    (the caller then lays the report out itself)."""
+    views: TraceViews = handler.nsight.trace_views
+    name = layout_name(LAYERS)
+    arriving = views.arriving.get((info.sha256, name))
+    if arriving is not None:
+        return arriving
+    try:
+        links = await handler.gateway_json(conn, "analysis", f"traces/{info.sha256}/layouts/{name}")
+    except HandlerError as exc:
+        if exc.status == 404 or exc.status >= 500:
+            if exc.status != 404:
+                log.warning("%s: no stored layout (%s); laying it out here", info.filename, exc)
+            return None
+        raise
+    try:
+        head = StoredHead.parse(links.get("head"), LAYERS)
+    except StoredLayoutError as exc:
+        log.warning("%s: %s; laying it out here", info.filename, exc)
+        return None
+    if head is None:
+        log.info("%s: the stored layout is of another version; laying it out here", info.filename)
+        return None
+    urls: dict[str, str] = links.get("urls") or {}
+    cache = views.cache
+    partial = cache.layout_partial(info, LAYERS)
+    try:
+        async with conn.storage_client(600.0) as client:
+            first = head.first_levels()
+            await _fetch_objects(
+                conn, client, urls, partial, [n for i in first for n in head.files(i)]
+            )
+        levels = {i: await asyncio.to_thread(head.verified_level, partial, i) for i in first}
+    except (HandlerError, StoredLayoutError, KeyError, OSError) as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        log.warning(
+            "%s: the stored layout is unusable (%s); laying it out here", info.filename, exc
+        )
+        return None
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    timeline = head.timeline(levels, info.filename)
+    views.arriving[(info.sha256, name)] = timeline
+    task = asyncio.create_task(
+        _arrive(handler, conn, info, head, urls, partial, timeline),
+        name=f"{ARRIVAL_TASK}{info.sha256[:12]}",
+    )
+    views.tasks.add(task)
+    task.add_done_callback(views.tasks.discard)
+    return timeline
+
+
+async def _fetch_objects(
+    conn: GatewayConnection,
+    client: httpx.AsyncClient,
+    urls: dict[str, str],
+    folder: Path,
+    names: list[str],
+) -> None:
+    """Fetch stored layout objects at once over one client (checked by the caller)."""
+    missing = [name for name in names if name not in urls]
+    if missing:
+        raise StoredLayoutError(f"the stored layout has no URL for its objects {missing[:3]}")
+    fetches = [
+        asyncio.ensure_future(fetch_to(conn, urls[name], folder / name, 600.0, client))
+        for name in names
+    ]
+    try:
+        await asyncio.gather(*fetches)
+    except BaseException:
+        for fetch in fetches:  # one failed: the others stop too, before the folder goes
+            fetch.cancel()
+        await asyncio.gather(*fetches, return_exceptions=True)
+        raise
+
+
+async def _arrive(
+    handler: NsightHandler, conn: GatewayConnection, info: FileInfo, head: StoredHead,
+    urls: dict[str, str], partial: Path, timeline: ReportTimeline,
+) -> None:  # fmt: skip
+    """Fetch the finer levels coarse to fine, then the row refs; move the layout into the
+    cache. On any failure, lay the report out here instead: late, never wrong."""
+    views: TraceViews = handler.nsight.trace_views
+    arriving = timeline.arriving
+    assert arriving is not None
+    try:
+        try:
+            async with conn.storage_client(600.0) as client:
+                for index in head.later_levels():
+                    await _fetch_objects(conn, client, urls, partial, head.files(index))
+                    level = await asyncio.to_thread(head.verified_level, partial, index)
+                    arriving.add(index, level)
+                await _fetch_objects(conn, client, urls, partial, [REFS_FILE])
+            await asyncio.to_thread(head.verify, partial, REFS_FILE)
+            await asyncio.to_thread(head.write_manifests, partial)
+            whole = await asyncio.to_thread(views.cache.adopt_layout, info, partial, LAYERS)
+        except (HandlerError, StoredLayoutError, ReportUnreadable, KeyError, OSError) as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            log.warning("%s: the stored layout is unusable (%s); laying it out here",
+                        info.filename, exc)  # fmt: skip
+            try:
+                converted = await converted_for(handler, conn, info)
+                whole = await asyncio.to_thread(views.cache.timeline, info, converted, LAYERS)
+            except (HandlerError, ReportUnreadable, StorageError, OSError) as again:
+                arriving.fail(f"cannot lay it out: {again}")
+                return
+        arriving.finish(whole)
+    except BaseException as exc:
+        arriving.fail(f"fetching its layout stopped: {exc!r}")
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    finally:
+        views.arriving.pop((info.sha256, layout_name(LAYERS)), None)
+
+
 class _ViewHandler(NsightHandler):
     async def authorize(self, view_id: str, files: dict[str, FileInfo]) -> None:
         """Let this caller use the view only once the gateway lets them read its files."""
@@ -283,6 +429,8 @@ class _ViewHandler(NsightHandler):
                 header, buffers = await asyncio.to_thread(answer, view, message)
             except ViewRequestError as exc:
                 raise HandlerError(400, str(exc)) from exc
+            except StillArriving as exc:
+                raise HandlerError(503, str(exc)) from exc
             except StorageError as exc:
                 raise HandlerError(502, f"cannot read the report from storage: {exc}") from exc
         except HandlerError as error:

@@ -28,7 +28,9 @@ RANKS = (
 
 @pytest.fixture
 def nsight_traitlets(tmp_path: Path) -> dict[str, Any]:
-    return {"trace_cache_dir": str(tmp_path / "trace-cache")}
+    # Reports laid out here, from their converted tables: the path of every report the
+    # analysis side did not lay out (test_traces_from_stored_layouts.py: the others).
+    return {"trace_cache_dir": str(tmp_path / "trace-cache"), "stored_layouts": False}
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +44,9 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = traces.fetch_to
 
-    async def counted(conn: Any, url: str, target: Path, timeout: float) -> int:
+    async def counted(conn: Any, url: str, target: Path, timeout: float, client: Any = None) -> int:
         seen.append(target.name)
-        return await real(conn, url, target, timeout)
+        return await real(conn, url, target, timeout, client)
 
     monkeypatch.setattr(traces, "fetch_to", counted)
     return seen

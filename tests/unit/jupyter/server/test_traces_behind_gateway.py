@@ -33,6 +33,7 @@ from tests.support.gateway import (
     jwks,
     token_id,
 )
+from tests.support.stack import wait_until
 from tests.unit.jupyter.server.fetching import fetch_json
 from tests.unit.jupyter.server.test_traces import decode
 
@@ -161,3 +162,48 @@ async def open_view_as(jp_fetch: Any, token: str, collection_id: str) -> tuple[i
         body=json.dumps({"collection_id": collection_id}),
         headers={"Content-Type": "application/json", **as_user(token)},
     )  # fmt: skip
+
+
+def test_a_stored_layout_is_served_only_to_a_tenant_with_that_content(behind: Tenants) -> None:
+    """The layout route behind the real gateway: the owner's tenant gets the head and
+    URLs; another tenant, no token, or a bad token get nothing that tells it exists."""
+    from nsight_lab.jupyter.widgets.lanes import LAYERS
+    from nsight_lab.jupyter.widgets.trace_view import layout_name
+
+    api = behind.gateway.url + "/analysis/api/v1/"
+
+    alice = {"Authorization": f"Bearer {behind.alice}"}
+    # This gateway's analysis side has no ingest loop: a job converts (and lays out) them.
+    job = httpx.post(api + "jobs", headers=alice, timeout=30, json={
+        "recipe": "cuda_gpu_kern_sum", "tag": "alpha", "collection_id": behind.uploaded.collection_id,
+        "notebook": False}).json()  # fmt: skip
+    assert "job_id" in job, job
+
+    def finished() -> dict[str, Any] | None:
+        found: dict[str, Any] = httpx.get(api + f"jobs/{job['job_id']}", headers=alice,
+                                          timeout=10).json()  # fmt: skip
+        return found if found["state"] in ("succeeded", "failed") else None
+
+    assert wait_until(finished, 120, "a job over alpha's reports")["state"] == "succeeded"
+    listed = httpx.get(behind.gateway.url + "/coordinator/api/v1/files", timeout=10,
+                       params={"collection_id": behind.uploaded.collection_id}, headers=alice)  # fmt: skip
+    sha = listed.json()[0]["sha256"]
+    route = f"traces/{sha}/layouts/{layout_name(LAYERS)}"
+
+    def laid_out() -> httpx.Response | None:  # after the conversion, in the layout thread
+        found = httpx.get(api + route, headers={"Authorization": f"Bearer {behind.carol}"},
+                          timeout=10)  # fmt: skip
+        return found if found.status_code != 404 else None
+
+    owner = wait_until(laid_out, 120, "the stored layout")
+    assert owner.status_code == 200, owner.text
+    assert owner.json()["head"]["layout"]["event_count"] > 0
+    other = httpx.get(api + route, headers={"Authorization": f"Bearer {behind.bob}"}, timeout=10)
+    nobody = httpx.get(api + f"traces/{'0' * 64}/layouts/{layout_name(LAYERS)}",
+                       headers={"Authorization": f"Bearer {behind.bob}"}, timeout=10)  # fmt: skip
+    assert other.status_code == nobody.status_code == 404
+    # The same answer as for content no one uploaded: nothing tells bob alpha has it.
+    assert other.json() == {"detail": nobody.json()["detail"].replace("0" * 64, sha)}
+    for headers in ({}, {"Authorization": "Bearer not-a-jwt"}):
+        refused = httpx.get(api + route, headers=headers, timeout=10)
+        assert refused.status_code == 401 and "urls" not in refused.text
